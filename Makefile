@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install run test lint validate build bench clean
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install ## the whole gateway on http://127.0.0.1:$(PORT), embedded DynamoDB, demo data
+	PORT=$(PORT) $(PY) -m local.server
+
+test: install ## the whole suite (unit, api, lambda, e2e, deploy checks), then ruff
+	$(PY) -m pytest
+	$(VENV)/bin/ruff check .
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+validate: install ## sam validate --lint (no AWS account needed)
+	$(VENV)/bin/sam validate --lint
+
+build: install ## sam build for python3.13/arm64 without Docker
+	$(VENV)/bin/sam build
+
+bench: install ## benchmarks against a local server started by each script
+	$(PY) -m bench.balance
+
+clean:
+	rm -rf $(VENV) .aws-sam .gateway .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Account group: balance, API keys, plans."""

@@ -1,0 +1,1 @@
+"""Admin group: accounts and credits (admin role only)."""

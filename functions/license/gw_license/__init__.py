@@ -1,0 +1,1 @@
+"""License group: the usage/limits API under /api (X-License-Key)."""

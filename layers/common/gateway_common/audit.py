@@ -1,0 +1,74 @@
+"""The audit log: one immutable entry per security- or money-relevant action (AuditTable).
+
+Items are keyed by month (``pk``) and ``sk`` = ``<timestamp>#<id>``, with indexes by user, action and resource type
+(each sorted by ``sk``), so every filter of the admin API is a Query. There is no update or delete path.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from . import db
+from .dynamo_items import to_item
+from .observability import logger
+from .timeutil import iso_now
+
+AUDIT = "AuditTable"
+_SECRET_FIELDS = frozenset({"api_key", "key", "token", "secret", "password", "client_secret"})
+
+
+def _scrub(details: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in details.items()}
+
+
+def audit_item(
+    *,
+    user_id: str,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    details: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+    user_agent: str | None = None,
+) -> dict[str, Any]:
+    timestamp = iso_now()
+    log_id = "log_" + secrets.token_hex(8)
+    return to_item(
+        {
+            "pk": timestamp[:7],
+            "sk": f"{timestamp}#{log_id}",
+            "id": log_id,
+            "user_id": user_id,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "details": _scrub(details or {}),
+            "ip_address": ip_address or "",
+            "user_agent": user_agent or "",
+            "timestamp": timestamp,
+        }
+    )
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    """Write one entry (conditional on a fresh id, so an entry is never overwritten)."""
+    item = audit_item(**fields)
+    db.table(AUDIT).put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+    logger.info("audit", extra={"action": item["action"], "resource_type": item["resource_type"]})
+    return item
+
+
+def transaction_put(**fields: Any) -> dict[str, Any]:
+    """The same entry as a TransactWriteItems element, to commit it atomically with the change it records."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    item = audit_item(**fields)
+    return {
+        "Put": {
+            "TableName": db.table_name(AUDIT),
+            "Item": {k: serializer.serialize(v) for k, v in item.items()},
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }
+    }

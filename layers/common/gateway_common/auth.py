@@ -1,0 +1,137 @@
+"""Key authentication: header parsing, SHA-256 lookup, a bounded in-memory cache, and the status checks.
+
+A key is accepted as ``Authorization: Bearer <key>`` or ``X-License-Key: <key>``. A revoked, deleted or expired key
+stops working within ``KEY_CACHE_TTL_SECONDS`` (30 s by default), the bound of the per-process cache.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+
+from . import apikeys, plans, users
+from .errors import Forbidden, Unauthorized
+from .keys import hash_key, is_well_formed, key_id_for_hash
+from .models import ApiKeyRecord, UserRecord
+from .plans import Plan
+from .settings import get_settings
+from .timeutil import now_ts
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key, its user and the plan whose limits apply."""
+
+    key: ApiKeyRecord
+    user: UserRecord
+    plan: Plan
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.key.is_sandbox
+
+    def plan_windows(self) -> dict[str, int]:
+        """The request limits of AI calls: the plan's, with the admin override winning where it sets a value."""
+        windows = self.plan.limits.windows()
+        override = self.user.rate_limit_override
+        if override is not None:
+            for window, value in (
+                ("minute", override.requests_per_minute),
+                ("hour", override.requests_per_hour),
+                ("day", override.requests_per_day),
+            ):
+                if value is not None:
+                    windows[window] = value
+        return windows
+
+    def can(self, access: str, resource: str) -> bool:
+        allowed = self.key.scope_permissions.get(access, [])
+        return "*" in allowed or resource in allowed
+
+
+_cache: dict[str, tuple[float, Caller]] = {}
+_cache_lock = threading.Lock()
+_CACHE_MAX = 10_000
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def extract_key(authorization: str | None, license_key: str | None) -> str:
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Malformed Authorization header: use 'Authorization: Bearer <api key>'")
+        return value.strip()
+    if license_key and license_key.strip():
+        return license_key.strip()
+    raise Unauthorized("Missing API key: send 'Authorization: Bearer <api key>' or 'X-License-Key: <license key>'")
+
+
+def authenticate(authorization: str | None, license_key: str | None) -> Caller:
+    raw = extract_key(authorization, license_key)
+    if not is_well_formed(raw):
+        raise Unauthorized(
+            "Invalid API key format: expected gw_{live|test|staging|dev}_… or CHA-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX"
+        )
+    key_hash = hash_key(raw)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key_hash)
+    if hit is not None and hit[0] > now:
+        caller = hit[1]
+    else:
+        caller = _load_caller(key_hash)
+        ttl = get_settings().key_cache_ttl_seconds
+        if ttl > 0:
+            with _cache_lock:
+                if len(_cache) >= _CACHE_MAX:
+                    _cache.clear()
+                _cache[key_hash] = (now + ttl, caller)
+    _check_usable(caller)
+    return caller
+
+
+def _load_caller(key_hash: str) -> Caller:
+    record = apikeys.get_key(key_id_for_hash(key_hash))
+    if record is None or not hmac.compare_digest(record.key_hash, key_hash):
+        raise Unauthorized("Invalid API key: no such key")
+    user = users.get_user(record.user_id)
+    if user is None:
+        raise Unauthorized("Invalid API key: its account no longer exists")
+    plan = plans.get_plan(record.plan_id if record.plan_id is not None else user.plan_id)
+    return Caller(key=record, user=user, plan=plan)
+
+
+def _check_usable(caller: Caller) -> None:
+    key = caller.key
+    if key.status == "deleted":
+        raise Unauthorized("This API key was deleted")
+    if not key.is_active:
+        raise Unauthorized("This API key is inactive: re-activate it with PUT /user/api-keys/{key_id}")
+    if key.expires_at is not None and key.expires_at <= now_ts():
+        raise Unauthorized("This API key has expired: sign in again for a new one")
+    if caller.user.status != "active":
+        raise Unauthorized(f"This account is {caller.user.status}")
+
+
+def require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
+        raise Forbidden("This endpoint needs the admin role")
+
+
+def require_scope(caller: Caller, access: str, resource: str) -> None:
+    if not caller.can(access, resource):
+        raise Forbidden(f"This API key lacks the '{access}' permission on '{resource}' (see its scope_permissions)")

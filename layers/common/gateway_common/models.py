@@ -1,0 +1,67 @@
+"""Stored records of the shared tables, as pydantic models (the DynamoDB item is ``model_dump()``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["user", "admin", "support"]
+
+
+class RateLimitOverride(BaseModel):
+    """Admin override of a user's request limits; wins over the plan for all of the user's keys."""
+
+    requests_per_minute: int | None = None
+    requests_per_hour: int | None = None
+    requests_per_day: int | None = None
+    custom_limits: dict[str, int] = Field(default_factory=dict)
+    reason: str = ""
+    set_by: str = ""
+    set_at: str = ""
+
+
+class UserRecord(BaseModel):
+    user_id: str
+    username: str
+    email: str | None = None
+    role: Role = "user"
+    plan_id: int
+    status: Literal["active", "suspended", "deleted"] = "active"
+    available: Decimal = Decimal("0")
+    reserved: Decimal = Decimal("0")
+    currency: str = "usd"
+    auth_method: str = "email"
+    subscription_status: str = "active"
+    plan_started_at: str
+    created_at: str
+    role_assigned_at: str | None = None
+    rate_limit_override: RateLimitOverride | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def credits(self) -> Decimal:
+        """The balance: credits added minus usage settled. Open reservations are part of it until settled."""
+        return self.available + self.reserved
+
+
+class ApiKeyRecord(BaseModel):
+    key_id: str
+    key_hash: str
+    user_id: str
+    key_name: str
+    kind: Literal["gw", "license"] = "gw"
+    environment: str = "live"
+    masked: str
+    is_active: bool = True
+    status: Literal["active", "deleted"] = "active"
+    scope_permissions: dict[str, list[str]] = Field(default_factory=lambda: {"read": ["*"], "write": ["*"]})
+    created_at: str
+    updated_at: str | None = None
+    expires_at: int | None = None  # epoch seconds; session keys from sign-in expire
+    plan_id: int | None = None  # license keys carry their plan; gw keys use the user's
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment in ("test", "dev")

@@ -1,0 +1,207 @@
+"""The HTTP edge shared by every function: app factory, error envelope handlers, request ids, rate-limit headers,
+and the ``authorized`` dependency that every authenticated route uses."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__, plans, ratelimit
+from .auth import Caller, authenticate, require_admin, require_scope
+from .errors import GatewayError, envelope
+from .observability import logger
+
+STARTED_AT = time.time()
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer gw_live_… (or any gw_* key)")
+_license = APIKeyHeader(name="X-License-Key", auto_error=False, description="A CHA-… license key (or a gw_* key)")
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"example": envelope(code, text)}}}
+    for code, text in (
+        (400, "Invalid request data"),
+        (401, "Invalid or missing API key"),
+        (403, "Insufficient permissions"),
+        (404, "Resource not found"),
+        (429, "Rate limit exceeded"),
+    )
+}
+
+
+def error_response(status_code: int, message: str, *, error_type: str | None = None, code: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        envelope(status_code, message, error_type=error_type, code=code), status_code=status_code, headers=headers
+    )
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        loc = err.get("loc", ())
+        where = _field_path(loc)
+        if loc and loc[0] == "query":
+            where = f"query parameter '{'.'.join(str(p) for p in loc[1:])}'"
+        elif loc and loc[0] == "path":
+            where = f"path parameter '{'.'.join(str(p) for p in loc[1:])}'"
+        elif loc and loc[0] == "header":
+            where = f"header '{'.'.join(str(p) for p in loc[1:])}'"
+        elif err.get("type") == "json_invalid":
+            where = "body"
+        else:
+            where = f"field '{where}'"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(problems)
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc.status_code, exc.message, error_type=exc.error_type, code=exc.code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, _validation_message(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such endpoint: see /docs for the API"
+    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return error_response(500, "Internal server error; the request id in X-Request-Id helps support find it")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (streaming-safe): request id in logs and response, rate-limit headers set by the auth dependency."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        lambda_context = scope.get("aws.context")
+        request_id = (
+            getattr(lambda_context, "aws_request_id", None)
+            or headers.get(b"x-request-id", b"").decode()[:64]
+            or "req_" + secrets.token_hex(8)
+        )
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        logger.append_keys(request_id=request_id)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"x-request-id", request_id.encode())]
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                for name, value in (state.get("rate_limit_headers") or {}).items():
+                    if name.lower().encode() not in existing:
+                        extra.append((name.lower().encode(), value.encode()))
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "") -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description=description or "AI API gateway: one OpenAI-compatible endpoint in front of many LLM providers.",
+        responses=ERROR_RESPONSES,
+    )
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def route_name(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    return f"{request.method} {path}"
+
+
+def client_ip(request: Request) -> str | None:
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else None
+
+
+LimitMode = Literal["endpoint", "none"]
+
+
+def authorized(
+    resource: str,
+    *,
+    admin: bool = False,
+    access: Literal["read", "write"] | None = None,
+    limit: LimitMode = "endpoint",
+) -> Any:
+    """FastAPI dependency: authenticate, check role and scope, count the endpoint's own rate limit.
+
+    ``limit="none"`` is for AI routes, which count the plan's limits together with their credit reservation.
+    """
+
+    def dependency(
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+        license_key: str | None = Depends(_license),
+    ) -> Caller:
+        authorization = f"Bearer {bearer.credentials}" if bearer else request.headers.get("authorization")
+        caller = authenticate(authorization, license_key)
+        request.state.caller = caller
+        if admin:
+            require_admin(caller)
+        require_scope(caller, access or ("read" if request.method in ("GET", "HEAD") else "write"), resource)
+        if limit == "endpoint":
+            count_endpoint_request(request, caller)
+        return caller
+
+    return Depends(dependency)
+
+
+def count_endpoint_request(request: Request, caller: Caller) -> None:
+    name = route_name(request)
+    windows = plans.endpoint_limits(name)
+    override = caller.user.rate_limit_override
+    if override and name in override.custom_limits:
+        windows["minute"] = override.custom_limits[name]
+    try:
+        decision, _ = ratelimit.consume(caller.key.key_id, "ep:" + name, windows)
+    except GatewayError as exc:
+        request.state.rate_limit_headers = exc.headers
+        raise
+    request.state.rate_limit_headers = decision.headers()
+
+
+def request_meta(request: Request) -> dict[str, str | None]:
+    return {"ip_address": client_ip(request), "user_agent": request.headers.get("user-agent")}
+

@@ -1,0 +1,45 @@
+"""Make moto's DynamoDB item-atomic, as the real service is.
+
+Real DynamoDB evaluates a condition and applies the write to an item atomically. moto runs each API call as plain
+Python on whatever thread serves it, so two concurrent conditional updates can interleave. One lock around moto's
+write and read operations restores the guarantee our limits and ledger rely on (tests of exactness would otherwise
+measure moto, not the gateway).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_OPERATIONS = (
+    "put_item", "update_item", "delete_item", "get_item", "query", "scan", "transact_write_items",
+    "transact_get_items", "batch_get_item", "batch_write_item",
+)
+_patched = False
+
+
+def install() -> None:
+    global _patched
+    if _patched:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    for cls in (DynamoDBBackend, DynamoHandler):
+        for name in _OPERATIONS:
+            original = getattr(cls, name, None)
+            if original is None:
+                continue
+            setattr(cls, name, _locked(original))
+    _patched = True
+
+
+def _locked(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper

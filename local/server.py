@@ -1,0 +1,44 @@
+"""``make run``: the whole gateway on http://127.0.0.1:$PORT with embedded DynamoDB and demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import embedded
+from .paths import ROOT
+
+KEYS_FILE = ROOT / ".gateway" / "dev-keys.json"
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "8000"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    mock = embedded.start()
+    from . import gateway_app, jobs, seed
+
+    keys = seed.seed_demo()
+    KEYS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    KEYS_FILE.write_text(json.dumps(keys, indent=2) + "\n")
+    KEYS_FILE.chmod(0o600)
+    base = f"http://{host}:{port}"
+    print(f"\nAI gateway (local) on {base}   docs: {base}/docs   keys saved to {KEYS_FILE.relative_to(ROOT)}")
+    for name, info in keys.items():
+        print(f"  {name:<16} {info['key']}   ({info['about']})")
+    print(f'\n  curl -H "Authorization: Bearer {keys["live"]["key"]}" {base}/user/balance\n', flush=True)
+
+    import uvicorn
+
+    stop_jobs = jobs.start_background_jobs()
+    try:
+        uvicorn.run(gateway_app.build_app(), host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+    finally:
+        stop_jobs()
+        if mock is not None:
+            mock.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

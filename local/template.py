@@ -1,0 +1,74 @@
+"""Reads template.yaml: table definitions (so local tables are the deployed ones) and the API routes of each function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .paths import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation tags (!Ref, !Sub, !GetAtt…) as plain {tag: value} data."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@lru_cache(maxsize=1)
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in load()["Resources"].items() if res["Type"] == kind}
+
+
+def tables() -> dict[str, dict[str, Any]]:
+    return {name: res["Properties"] for name, res in resources("AWS::DynamoDB::Table").items()}
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    logical_id: str
+    code_uri: str
+    handler: str
+    routes: tuple[tuple[str, str], ...]  # (METHOD, path)
+    properties: dict[str, Any]
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+
+def functions() -> list[FunctionDef]:
+    out = []
+    for name, res in resources("AWS::Serverless::Function").items():
+        props = res["Properties"]
+        routes = tuple(
+            (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+            for event in (props.get("Events") or {}).values()
+            if event["Type"] == "Api"
+        )
+        out.append(FunctionDef(name, props["CodeUri"], props["Handler"], routes, props))
+    return out
+
+
+def http_functions() -> list[FunctionDef]:
+    return [f for f in functions() if f.routes]

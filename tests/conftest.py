@@ -1,0 +1,56 @@
+"""Shared fixtures: an in-process moto DynamoDB with the template's tables, demo data, and an ASGI client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import embedded, paths
+
+paths.install()
+embedded.set_local_env()
+os.environ["KEY_CACHE_TTL_SECONDS"] = "0"  # tests see key changes at once; the cache has its own tests
+
+from fastapi.testclient import TestClient  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from gateway_common import auth, db, timeutil  # noqa: E402
+from local import moto_atomic, seed, tables  # noqa: E402
+
+
+@pytest.fixture
+def dynamo() -> Iterator[Any]:
+    """A fresh DynamoDB (moto, in-process) with every table of template.yaml."""
+    os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+    with mock_aws():
+        moto_atomic.install()
+        db.reset_clients()
+        auth.clear_cache()
+        tables.create_all(db.client())
+        yield db.client()
+    db.reset_clients()
+    auth.clear_cache()
+    timeutil.reset_clock()
+
+
+@pytest.fixture
+def demo(dynamo: Any) -> dict[str, dict[str, str]]:
+    """The demo accounts of `make run`: admin, live (25.00 credits), test, license_pro, license_starter."""
+    return seed.seed_demo()
+
+
+@pytest.fixture(scope="session")
+def gateway_app() -> Any:
+    from local.gateway_app import build_app
+
+    return build_app()
+
+
+@pytest.fixture
+def client(dynamo: Any, gateway_app: Any) -> TestClient:
+    return TestClient(gateway_app)
+
+
