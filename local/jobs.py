@@ -1,28 +1,71 @@
 """Scheduled functions, run locally on a timer (EventBridge schedules do this in AWS).
 
-Each entry is (name, interval seconds, callable). Groups with scheduled work add themselves to LOCAL_JOBS.
+The jobs are the template's functions with a Schedule event; each is invoked through its real Lambda handler with the
+sample event from ``events/`` when there is one. Locally they run every ``LOCAL_JOB_INTERVAL`` seconds (default 5),
+so what the schedule does is visible at once.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from gateway_common.observability import logger
 
-LOCAL_JOBS: list[tuple[str, float, Callable[[], object]]] = []
+from . import template
+from .paths import ROOT
+
+
+class LocalContext:
+    """The few Lambda context attributes handlers and Powertools read."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = "local-" + os.urandom(6).hex()
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def scheduled_functions() -> list[template.FunctionDef]:
+    return [
+        f for f in template.functions()
+        if any(e["Type"] == "Schedule" for e in (f.properties.get("Events") or {}).values())
+    ]
+
+
+def invoker(function: template.FunctionDef) -> Callable[[], Any]:
+    module_name, _, attr = function.handler.rpartition(".")
+    sample = ROOT / "events" / f"{function.logical_id}.json"
+    event = json.loads(sample.read_text()) if sample.exists() else {"source": "aws.events", "detail": {}}
+
+    def run() -> Any:
+        handler = getattr(importlib.import_module(module_name), attr)
+        return handler(event, LocalContext(function.logical_id))
+
+    return run
 
 
 def start_background_jobs() -> Callable[[], None]:
     stop = threading.Event()
+    interval = float(os.environ.get("LOCAL_JOB_INTERVAL", "5"))
 
-    def loop(name: str, interval: float, job: Callable[[], object]) -> None:
+    def loop(name: str, job: Callable[[], Any]) -> None:
         while not stop.wait(interval):
             try:
                 job()
             except Exception:  # noqa: BLE001 - a failing job must not stop the server; it is logged
                 logger.exception("local job failed", extra={"job": name})
 
-    for name, interval, job in LOCAL_JOBS:
-        threading.Thread(target=loop, args=(name, interval, job), name=f"job-{name}", daemon=True).start()
+    for function in scheduled_functions():
+        threading.Thread(target=loop, args=(function.logical_id, invoker(function)), daemon=True).start()
     return stop.set

@@ -42,7 +42,7 @@ def run_all_or_undo(steps: Sequence[Step]) -> list[Any]:
         return results
     undo_futures = [
         executor().submit(step.undo, result)
-        for step, result, future in zip(steps, results, futures)
+        for step, result, future in zip(steps, results, futures, strict=True)
         if future.exception() is None
     ]
     for future in undo_futures:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -26,7 +26,7 @@ _TTL_GRACE = 3600
 
 def window_bounds(window: str, ts: float) -> tuple[str, int]:
     """(window id, reset epoch seconds) of the window containing ts."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts, tz=UTC)
     if window == "minute":
         start = dt.replace(second=0, microsecond=0)
         return start.strftime("%Y%m%d%H%M"), int(start.timestamp()) + 60

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _offset_seconds = 0.0
 
@@ -13,11 +13,11 @@ def now_ts() -> float:
 
 
 def utcnow() -> datetime:
-    return datetime.fromtimestamp(now_ts(), tz=timezone.utc)
+    return datetime.fromtimestamp(now_ts(), tz=UTC)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_now() -> str:
@@ -37,4 +37,4 @@ def reset_clock() -> None:
 
 def parse_iso(value: str) -> datetime:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
