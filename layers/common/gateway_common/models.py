@@ -22,6 +22,18 @@ class RateLimitOverride(BaseModel):
     set_at: str = ""
 
 
+class TrialInfo(BaseModel):
+    """A user's free trial (one per user, ever). ``ends_at`` is epoch seconds."""
+
+    trial_id: str
+    trial_type: str = "standard"
+    started_at: str
+    ends_at: int
+    credits: Decimal
+    max_requests: int
+    status: Literal["active", "converted", "expired"] = "active"
+
+
 class UserRecord(BaseModel):
     user_id: str
     username: str
@@ -38,6 +50,7 @@ class UserRecord(BaseModel):
     created_at: str
     role_assigned_at: str | None = None
     rate_limit_override: RateLimitOverride | None = None
+    trial: TrialInfo | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -1,0 +1,30 @@
+"""Secrets (provider keys, Stripe keys, Privy key): never in the repo, logs or responses.
+
+In AWS, ``<NAME>_PARAM`` holds the name of an SSM SecureString parameter or a Secrets Manager secret ARN, fetched
+through Powertools Parameters and cached for ``SECRET_CACHE_SECONDS`` (300). Locally, ``<NAME>`` itself holds the
+value. ``get_secret("STRIPE_SECRET_KEY")`` works the same in both places; None when not configured.
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_CACHE_SECONDS = 300
+
+
+def get_secret(name: str) -> str | None:
+    direct = os.environ.get(name)
+    if direct:
+        return direct
+    reference = os.environ.get(f"{name}_PARAM")
+    if not reference:
+        return None
+    if reference.startswith("arn:aws:secretsmanager:"):
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(reference, max_age=SECRET_CACHE_SECONDS)
+    else:
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_parameter(reference, decrypt=True, max_age=SECRET_CACHE_SECONDS)
+    return str(value) if value else None
