@@ -7,13 +7,15 @@ increment as the rate limits, so the allowance is exact under concurrency. An ex
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from botocore.exceptions import ClientError
 
 from . import db
 from .errors import PaymentRequired
 from .models import UserRecord
 from .parallel import Step
-from .timeutil import iso, now_ts, utcnow
+from .timeutil import iso, now_ts
 
 COUNTERS = "CountersTable"
 
@@ -32,7 +34,7 @@ def admission_steps(user: UserRecord) -> list[Step]:
     if trial is None or trial.status != "active":
         return []
     if trial.ends_at <= now_ts():
-        ended = iso(utcnow().fromtimestamp(trial.ends_at, tz=utcnow().tzinfo))
+        ended = iso(datetime.fromtimestamp(trial.ends_at, tz=UTC))
         raise PaymentRequired(
             f"Your free trial ended on {ended}: convert it with POST /trials/convert or add credits to continue",
             code="trial_ended",
