@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 import threading
-import time
 from dataclasses import dataclass
 
 from . import apikeys, plans, users
@@ -87,7 +86,7 @@ def authenticate(authorization: str | None, license_key: str | None) -> Caller:
             "Invalid API key format: expected gw_{live|test|staging|dev}_… or CHA-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX"
         )
     key_hash = hash_key(raw)
-    now = time.monotonic()
+    now = now_ts()
     with _cache_lock:
         hit = _cache.get(key_hash)
     if hit is not None and hit[0] > now:

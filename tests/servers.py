@@ -1,0 +1,71 @@
+"""Real servers on 127.0.0.1 for tests that need real HTTP: a moto DynamoDB server and the gateway under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from gateway_common import auth, db
+from local import moto_atomic, tables
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto DynamoDB server on loopback with the template's tables; DYNAMODB_ENDPOINT_URL points at it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    moto_atomic.install()
+    endpoint = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
+    db.reset_clients()
+    auth.clear_cache()
+    try:
+        tables.create_all(db.client())
+        yield endpoint
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+        else:
+            os.environ["DYNAMODB_ENDPOINT_URL"] = previous
+        db.reset_clients()
+        auth.clear_cache()
+
+
+@contextmanager
+def gateway_server(app: Any) -> Iterator[str]:
+    """The gateway app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(500):
+        if server.started:
+            started.set()
+            break
+        threading.Event().wait(0.01)
+    if not started.is_set():
+        raise RuntimeError("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
