@@ -28,7 +28,7 @@ def _context(name: str) -> SimpleNamespace:
 def _event(path: Path, demo: dict[str, dict[str, str]]) -> dict:
     text = path.read_text()
     for name, info in demo.items():
-        text = text.replace("{{%s_key}}" % name, info["key"]).replace("{{%s_user_id}}" % name, info["user_id"])
+        text = text.replace(f"{{{{{name}_key}}}}", info["key"]).replace(f"{{{{{name}_user_id}}}}", info["user_id"])
     return json.loads(text)
 
 

@@ -42,9 +42,11 @@ def test_a_full_window_refuses_with_retry_after_and_undoes_the_others(dynamo):
     assert refused.value.code == "rate_limit_minute"
     assert "2 requests per minute" in refused.value.message
     assert ratelimit.window_counts("key_b", "ai", ts=TS) == {"minute": 2, "hour": 2, "day": 0, "month": 0}
-    # the next minute admits again
+    # ten seconds later the minute is still full; the next minute (here also a new hour and year) admits again
+    with pytest.raises(RateLimited):
+        ratelimit.consume("key_b", "ai", limits, ts=TS + 10)
     decision, _ = ratelimit.consume("key_b", "ai", limits, ts=TS + 31)
-    assert [(s.window, s.count) for s in decision.states] == [("minute", 1), ("hour", 3)]
+    assert [(s.window, s.count) for s in decision.states] == [("minute", 1), ("hour", 1)]
     assert decision.tightest().window == "minute"
 
 
