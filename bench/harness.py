@@ -1,0 +1,122 @@
+"""Benchmark harness: the local gateway (same code path as `make run`) in this process, and a DynamoDB call counter."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def local_gateway(endpoint_limits: dict[str, dict[str, int]] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Embedded DynamoDB + demo data + uvicorn on a free loopback port. Yields (base URL, demo keys)."""
+    if endpoint_limits:
+        os.environ["GATEWAY_ENDPOINT_LIMITS"] = json.dumps(endpoint_limits)
+    from local import embedded
+
+    mock = embedded.start()
+    from local import seed
+    from local.gateway_app import build_app
+    from tests.servers import gateway_server
+
+    keys = seed.seed_demo()
+    try:
+        with gateway_server(build_app()) as base:
+            yield base, keys
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+class DynamoCallCounter:
+    """Records this process's DynamoDB API calls (botocore events): their names and start/end times.
+
+    ``round_trips`` counts the sequential waves: calls whose time intervals overlap ran in parallel and count once.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float]] = []
+        self._open: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from gateway_common import db
+
+        for client in (db.client(), db.resource().meta.client):
+            client.meta.events.register("before-call.dynamodb", self._before)
+            client.meta.events.register("after-call.dynamodb", self._after)
+
+    def _before(self, model: Any, context: Any = None, **_: Any) -> None:
+        with self._lock:
+            self._open[threading.get_ident()] = (model.name, time.perf_counter())
+
+    def _after(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            name, began = self._open.pop(threading.get_ident(), (model.name, time.perf_counter()))
+            self.calls.append((name, began, time.perf_counter()))
+
+    @contextmanager
+    def measure(self) -> Iterator[list[tuple[str, float, float]]]:
+        with self._lock:
+            self.calls.clear()
+        seen: list[tuple[str, float, float]] = []
+        yield seen
+        with self._lock:
+            seen.extend(self.calls)
+
+
+def round_trips(calls: list[tuple[str, float, float]]) -> int:
+    """Number of sequential waves among the calls (overlapping intervals form one wave)."""
+    waves = 0
+    wave_end = float("-inf")
+    for _, began, ended in sorted(calls, key=lambda c: c[1]):
+        if began >= wave_end:
+            waves += 1
+            wave_end = ended
+        else:
+            wave_end = max(wave_end, ended)
+    return waves
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(round(pct / 100 * (len(ordered) - 1)), len(ordered) - 1)
+    return ordered[index]
+
+
+def run_load(call: Callable[[], Any], total: int, concurrency: int) -> tuple[float, list[float]]:
+    """Run ``total`` calls over ``concurrency`` threads; returns (requests per second, latencies in ms)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    remaining = iter(range(total))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            start = time.perf_counter()
+            call()
+            elapsed = (time.perf_counter() - start) * 1000
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return total / (time.perf_counter() - began), latencies
+
+
+def summary(name: str, rps: float, latencies: list[float]) -> str:
+    return (
+        f"{name}: {rps:,.0f} req/s  p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f} ms"
+        f"  mean {statistics.mean(latencies):.1f} ms  (n={len(latencies)})"
+    )
