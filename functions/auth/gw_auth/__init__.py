@@ -1,0 +1,1 @@
+"""Auth group: Privy sign-in (POST /auth/privy) issuing expiring session keys."""

@@ -1,0 +1,108 @@
+"""Sign-in rules: a verified Privy identity maps to one user (created on first sign-in on the Free plan, with the
+trial offer open), and every sign-in issues a fresh, expiring ``gw_live_`` session key.
+
+The user id is derived from the Privy DID, so two concurrent first sign-ins race on one conditional put and end on the
+same account. The session key's plaintext exists only in the response (only its hash is stored); an expired session
+key is refused by key auth and is soft-deleted at the user's next sign-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from gateway_common import apikeys, audit, plans, users
+from gateway_common.errors import Conflict, Unauthorized
+from gateway_common.models import ApiKeyRecord, UserRecord
+from gateway_common.timeutil import now_ts
+
+from . import privy
+
+SESSION_KEY_NAME = "Privy session"
+DEFAULT_SESSION_TTL_SECONDS = 86_400
+MIN_SESSION_TTL_SECONDS = 300
+MAX_SESSION_TTL_SECONDS = 30 * 86_400
+TRIAL_OFFER_STATUS = "trial_available"  # the trial itself is started with POST /trials/start (payments group)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: UserRecord
+    api_key: str
+    key: ApiKeyRecord
+    created: bool
+
+
+def session_ttl_seconds() -> int:
+    """PRIVY_SESSION_TTL_SECONDS (default one day), kept between 5 minutes and 30 days."""
+    try:
+        ttl = int(os.environ.get("PRIVY_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS))
+    except ValueError:
+        ttl = DEFAULT_SESSION_TTL_SECONDS
+    return min(max(ttl, MIN_SESSION_TTL_SECONDS), MAX_SESSION_TTL_SECONDS)
+
+
+def user_id_for(did: str) -> str:
+    return "user_" + hashlib.sha256(f"privy:{did}".encode()).hexdigest()[:16]
+
+
+def _create_user(claims: privy.PrivyClaims, *, auth_method: str, display_name: str | None,
+                 meta: dict[str, str | None]) -> tuple[UserRecord, bool]:
+    user_id = user_id_for(claims.did)
+    plan = plans.default_plan()
+    email = claims.email
+    if email and users.find_by_email(email) is not None:
+        email = None  # the address belongs to another account: never merge accounts on an address
+    try:
+        user = users.create_user(
+            user_id=user_id,
+            username=claims.email or display_name or claims.did,
+            email=email,
+            plan_id=plan.id,
+            auth_method=auth_method,
+            currency=plan.currency,
+            subscription_status=TRIAL_OFFER_STATUS,
+            extra={"privy_did": claims.did},
+        )
+    except Conflict:
+        existing = users.get_user(user_id)  # a concurrent first sign-in won the conditional put
+        if existing is None:
+            raise
+        return existing, False
+    audit.record(
+        user_id=user.user_id, action="user_created", resource_type="user", resource_id=user.user_id,
+        details={"via": "privy_sign_in", "auth_method": auth_method, "plan_id": plan.id,
+                 "subscription_status": TRIAL_OFFER_STATUS},
+        **meta,
+    )
+    return user, True
+
+
+def _retire_expired_sessions(user_id: str) -> None:
+    now = now_ts()
+    for key in apikeys.list_user_keys(user_id):
+        if key.key_name == SESSION_KEY_NAME and key.expires_at is not None and key.expires_at <= now:
+            apikeys.delete_key(user_id, key.key_id)
+
+
+def sign_in(token: str, *, auth_method: str, display_name: str | None, meta: dict[str, str | None]) -> SignIn:
+    claims = privy.verify(token)
+    user = users.get_user(user_id_for(claims.did))
+    created = False
+    if user is None:
+        user, created = _create_user(claims, auth_method=auth_method, display_name=display_name, meta=meta)
+    if user.status != "active":
+        raise Unauthorized(f"This account is {user.status}: contact support")
+    _retire_expired_sessions(user.user_id)
+    expires_at = int(now_ts()) + session_ttl_seconds()
+    raw, key = apikeys.create_gw_key(
+        user_id=user.user_id, key_name=SESSION_KEY_NAME, environment="live", expires_at=expires_at
+    )
+    audit.record(
+        user_id=user.user_id, action="sign_in", resource_type="session", resource_id=key.key_id,
+        details={"method": "privy", "auth_method": auth_method, "new_user": created, "expires_at": expires_at,
+                 "privy_session": claims.session_id},
+        **meta,
+    )
+    return SignIn(user=users.require_user(user.user_id), api_key=raw, key=key, created=created)

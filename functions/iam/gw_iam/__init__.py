@@ -1,0 +1,1 @@
+"""IAM group (admin only): roles, per-user rate-limit overrides, the audit-log API."""

@@ -1,0 +1,179 @@
+"""Data access of the IAM group: role reads through the by-role index, role and override changes written in one
+transaction with their audit entry, and audit-log reads through the AuditTable's indexes (never a Scan)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+from gateway_common import audit, db, ratelimit
+from gateway_common.dynamo_items import to_item
+
+USERS = "UsersTable"
+_serializer = TypeSerializer()
+ROLE_FIELDS = "user_id, email, username, #r, role_assigned_at, created_at, #s"
+
+
+class TransactionRefused(Exception):
+    """A transaction was cancelled; ``reasons`` holds one code per item ('None' where that item was fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(",".join(reasons))
+        self.reasons = reasons
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in to_item(values).items()}
+
+
+def transact(items: list[dict[str, Any]]) -> None:
+    try:
+        db.client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = db.cancellation_reasons(exc)
+        if reasons:
+            raise TransactionRefused(reasons) from None
+        raise
+
+
+def role_update(user_id: str, *, old_role: str, new_role: str, at: str) -> dict[str, Any]:
+    """Set the role, only if it is still ``old_role`` (a concurrent change makes this item fail)."""
+    return {
+        "Update": {
+            "TableName": db.table_name(USERS),
+            "Key": {"user_id": {"S": user_id}},
+            "UpdateExpression": "SET #r = :new, role_assigned_at = :at",
+            "ConditionExpression": "attribute_exists(user_id) AND #r = :old",
+            "ExpressionAttributeNames": {"#r": "role"},
+            "ExpressionAttributeValues": _values({":new": new_role, ":old": old_role, ":at": at}),
+        }
+    }
+
+
+def still_admin(user_id: str) -> dict[str, Any]:
+    """Holds only while ``user_id`` is an active admin: the witness that an admin remains after a demotion."""
+    return {
+        "ConditionCheck": {
+            "TableName": db.table_name(USERS),
+            "Key": {"user_id": {"S": user_id}},
+            "ConditionExpression": "#r = :admin AND #s = :active",
+            "ExpressionAttributeNames": {"#r": "role", "#s": "status"},
+            "ExpressionAttributeValues": _values({":admin": "admin", ":active": "active"}),
+        }
+    }
+
+
+def override_update(user_id: str, override: dict[str, Any] | None) -> dict[str, Any]:
+    if override is None:
+        return {
+            "Update": {
+                "TableName": db.table_name(USERS),
+                "Key": {"user_id": {"S": user_id}},
+                "UpdateExpression": "REMOVE rate_limit_override",
+                "ConditionExpression": "attribute_exists(user_id) AND attribute_exists(rate_limit_override)",
+            }
+        }
+    return {
+        "Update": {
+            "TableName": db.table_name(USERS),
+            "Key": {"user_id": {"S": user_id}},
+            "UpdateExpression": "SET rate_limit_override = :o",
+            "ConditionExpression": "attribute_exists(user_id)",
+            "ExpressionAttributeValues": _values({":o": override}),
+        }
+    }
+
+
+def _query_pages(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        out = table.query(**kwargs)
+        yield out
+        if "LastEvaluatedKey" not in out:
+            return
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def users_with_role(role: str) -> Iterator[dict[str, Any]]:
+    """Users holding ``role``, oldest first, from the by-role index (eventually consistent)."""
+    table = db.table(USERS)
+    for page in _query_pages(
+        table, IndexName="by-role", KeyConditionExpression=Key("role").eq(role),
+        ProjectionExpression=ROLE_FIELDS, ExpressionAttributeNames={"#r": "role", "#s": "status"},
+    ):
+        yield from page.get("Items", [])
+
+
+def count_with_role(role: str) -> int:
+    table = db.table(USERS)
+    return sum(
+        int(page.get("Count", 0))
+        for page in _query_pages(table, IndexName="by-role", KeyConditionExpression=Key("role").eq(role), Select="COUNT")
+    )
+
+
+# ---------------------------------------------------------------- audit log (read only: there is no write path here)
+
+def _audit_query(index: str | None, partition: tuple[str, str], sk_range: tuple[str, str],
+                 filters: dict[str, str]) -> dict[str, Any]:
+    name, value = partition
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key(name).eq(value) & Key("sk").between(*sk_range),
+        "ScanIndexForward": False,
+    }
+    if index:
+        kwargs["IndexName"] = index
+    condition: ConditionBase | None = None
+    for field, wanted in filters.items():
+        clause = Attr(field).eq(wanted)
+        condition = clause if condition is None else condition & clause
+    if condition is not None:
+        kwargs["FilterExpression"] = condition
+    return kwargs
+
+
+def audit_partitions(
+    *, user_id: str | None, action: str | None, resource_type: str | None, months: list[str], sk_range: tuple[str, str]
+) -> list[dict[str, Any]]:
+    """The Query arguments (newest first) that together cover the filters: one index query, or one per month."""
+    given = {"user_id": user_id, "action": action, "resource_type": resource_type}
+    for field, index in (("user_id", "by-user"), ("action", "by-action"), ("resource_type", "by-resource-type")):
+        value = given[field]
+        if value is not None:
+            rest = {k: v for k, v in given.items() if v is not None and k != field}
+            return [_audit_query(index, (field, value), sk_range, rest)]
+    return [_audit_query(None, ("pk", month), sk_range, {}) for month in months]
+
+
+def audit_page(queries: list[dict[str, Any]], *, limit: int, offset: int) -> list[dict[str, Any]]:
+    table = db.table(audit.AUDIT)
+    wanted = offset + limit
+    found: list[dict[str, Any]] = []
+    for query in queries:
+        for page in _query_pages(table, **query):
+            found.extend(page.get("Items", []))
+            if len(found) >= wanted:
+                return found[offset:wanted]
+    return found[offset:wanted]
+
+
+def audit_count(queries: list[dict[str, Any]]) -> int:
+    table = db.table(audit.AUDIT)
+    return sum(int(page.get("Count", 0)) for q in queries for page in _query_pages(table, **q, Select="COUNT"))
+
+
+def ai_usage(key_ids: list[str], ts: float) -> dict[str, int]:
+    """AI requests counted in the current minute/hour/day windows, summed over keys (batched, 100 ids a call)."""
+    ids: dict[str, str] = {}
+    for key_id in key_ids:
+        for window in ("minute", "hour", "day"):
+            ids[ratelimit.counter_id(key_id, "ai", window, ratelimit.window_bounds(window, ts)[0])] = window
+    totals = {"minute": 0, "hour": 0, "day": 0}
+    counter_ids = list(ids)
+    for start in range(0, len(counter_ids), 100):
+        for counter_id, count in ratelimit.read_counts(counter_ids[start:start + 100]).items():
+            totals[ids[counter_id]] += count
+    return totals
