@@ -6,6 +6,7 @@ from mangum import Mangum
 
 from gateway_common.web import create_app
 
+from . import usage_routes  # noqa: F401 - adds the /api/usage/* and /api/limits/check routes to the router
 from .routes import router
 
 app = create_app("AI Gateway - license API", [router])

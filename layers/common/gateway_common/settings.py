@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,10 @@ TABLE_ENV = {
     "LedgerTable": "LEDGER_TABLE",
     "UsageTable": "USAGE_TABLE",
     "AuditTable": "AUDIT_TABLE",
+    "RollupsTable": "ROLLUPS_TABLE",
+    "StreamCheckpointsTable": "STREAM_CHECKPOINTS_TABLE",
+    "ActivityTable": "ACTIVITY_TABLE",
+    "BillingTable": "BILLING_TABLE",
 }
 
 
@@ -31,6 +36,10 @@ class Settings(BaseModel):
     key_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=300)
     endpoint_limits_override: dict[str, dict[str, int]] = Field(default_factory=dict)
     tables: dict[str, str] = Field(default_factory=dict)
+    # LLM proxy: fixed USD->EUR rate for EUR plans (catalog prices are USD), upstream timeout and retry backoff base.
+    usd_to_eur: Decimal = Field(default=Decimal("0.92"), gt=0)
+    upstream_timeout_seconds: float = Field(default=120.0, gt=0)
+    upstream_backoff_seconds: float = Field(default=0.25, ge=0)
 
     @property
     def is_local(self) -> bool:
@@ -64,4 +73,7 @@ def get_settings() -> Settings:
         key_cache_ttl_seconds=float(os.environ.get("KEY_CACHE_TTL_SECONDS", "30")),
         endpoint_limits_override=json.loads(overrides) if overrides else {},
         tables=_tables_from_env(),
+        usd_to_eur=Decimal(os.environ.get("USD_TO_EUR_RATE", "0.92")),
+        upstream_timeout_seconds=float(os.environ.get("UPSTREAM_TIMEOUT_SECONDS", "120")),
+        upstream_backoff_seconds=float(os.environ.get("UPSTREAM_BACKOFF_SECONDS", "0.25")),
     )

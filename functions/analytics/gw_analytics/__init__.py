@@ -1,0 +1,1 @@
+"""Analytics group: activity log and stats, model rankings, admin monitor and transaction analytics."""

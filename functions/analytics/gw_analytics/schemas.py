@@ -1,0 +1,142 @@
+"""Request and response models of the analytics group (activity, rankings, monitor, transaction analytics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gateway_common.money import Money
+from gateway_common.schemas import StrictBody
+
+
+class LogActivityRequest(StrictBody):
+    event_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                            description="e.g. api_call, login, settings_changed (letters, digits, _ . : -)")
+    event_data: dict[str, Any] = Field(default_factory=dict, description="free-form details (at most 8 KB as JSON)")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="e.g. ip_address, user_agent (at most 2 KB)")
+
+
+class LogActivityResponse(BaseModel):
+    success: bool = True
+    activity_id: str
+    timestamp: str
+
+
+class ActivityEvent(BaseModel):
+    id: str
+    event_type: str
+    event_data: dict[str, Any]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field(description="'log' for POST /activity/log events, 'usage' for metered API calls")
+    timestamp: str
+
+
+class ActivityHistoryResponse(BaseModel):
+    success: bool = True
+    data: list[ActivityEvent]
+    total: int
+    limit: int
+    offset: int
+
+
+class PeriodStats(BaseModel):
+    date: str = Field(description="the period: YYYY-MM-DD (day, or the Monday of a week) or YYYY-MM (month)")
+    requests: int
+    tokens: int
+    cost: Money
+
+
+class ActivityStatistics(BaseModel):
+    total_requests: int
+    total_tokens: int
+    total_cost: Money
+    currency: str
+    average_tokens_per_request: float
+    by_model: dict[str, int] = Field(description="requests per model")
+    by_day: list[PeriodStats]
+    group_by: str
+    start_date: str
+    end_date: str
+
+
+class ActivityStatsResponse(BaseModel):
+    success: bool = True
+    statistics: ActivityStatistics
+
+
+class RankedModel(BaseModel):
+    rank: int
+    model_name: str
+    model_id: str
+    author: str
+    logo_url: str | None
+    tokens: str = Field(description="tokens over the last 7 days, e.g. '8.2B tokens'")
+    token_count: int
+    requests: int
+    trend_percentage: str
+    trend_direction: str = Field(description="up, down or flat (against the 7 days before)")
+
+
+class RankingResponse(BaseModel):
+    success: bool = True
+    data: list[RankedModel]
+    count: int
+    total: int
+    has_logo_urls: bool
+
+
+class SystemStatus(BaseModel):
+    status: str
+    uptime: int
+    active_users: int
+    total_requests: int
+
+
+class DatabaseStatus(BaseModel):
+    status: str
+    response_time: float = Field(description="milliseconds of a real DynamoDB round trip")
+
+
+class RollupStatus(BaseModel):
+    last_run_at: str | None
+    lag_seconds: float | None
+
+
+class MonitorResponse(BaseModel):
+    success: bool = True
+    system: SystemStatus
+    database: DatabaseStatus
+    rollups: RollupStatus
+    timestamp: str
+
+
+class CountRevenue(BaseModel):
+    count: int
+    revenue: Money
+    credits: int | None = None
+
+
+class TimePoint(BaseModel):
+    date: str
+    transactions: int
+    revenue: Money
+
+
+class TransactionAnalytics(BaseModel):
+    total_transactions: int
+    total_revenue: Money
+    total_credits_used: int = Field(description="tokens metered")
+    average_transaction_value: Money
+    currency: str
+    by_model: dict[str, CountRevenue]
+    by_provider: dict[str, CountRevenue]
+    by_user_tier: dict[str, CountRevenue]
+    time_series: list[TimePoint]
+    start_date: str
+    end_date: str
+
+
+class TransactionAnalyticsResponse(BaseModel):
+    success: bool = True
+    analytics: TransactionAnalytics

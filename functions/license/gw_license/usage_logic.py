@@ -1,0 +1,288 @@
+"""Rules of the usage and limits API: real-time figures from the counters, history from rollups. No HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from gateway_common import apikeys, db, ratelimit, rollups, usage
+from gateway_common.auth import Caller, authenticate
+from gateway_common.errors import NotFound, Unauthorized
+from gateway_common.keys import hash_key, is_well_formed, key_id_for_hash
+from gateway_common.parallel import run_parallel
+from gateway_common.timeutil import iso, now_ts
+
+from .usage_schemas import (
+    BudgetLimit,
+    CountLimit,
+    CurrentUsage,
+    CurrentUsageResponse,
+    DayUsage,
+    HistorySummary,
+    LimitsCheckResponse,
+    LimitsStatus,
+    MonthUsage,
+    Period,
+    ProviderDay,
+    RecentRequest,
+    ResetTimes,
+    UsageHistoryResponse,
+    UsageLimits,
+    UsagePercentages,
+    UsagePlan,
+    WindowUsage,
+)
+
+AI_SCOPE = "ai"
+WARNING_THRESHOLD = Decimal("80")
+REQUESTS_WARNING = "Monthly request limit approaching (>80%)"
+BUDGET_WARNING = "Monthly budget limit approaching (>80%)"
+RECENT_REQUESTS = 20
+
+
+def spend_counter_id(key_id: str, ts: float) -> str:
+    """The proxy's monthly spend item of a key (written at settle time; the monthly budget is enforced on it)."""
+    return f"spend#{key_id}#month#{ratelimit.window_bounds('month', ts)[0]}"
+
+
+@dataclass(frozen=True)
+class Spend:
+    cost: Decimal = Decimal("0")
+    requests: int = 0
+    tokens: int = 0
+    latency_ms: int = 0
+
+
+def read_spend(key_id: str, ts: float) -> Spend:
+    item = db.table(ratelimit.COUNTERS).get_item(Key={"counter_id": spend_counter_id(key_id, ts)}, ConsistentRead=True)
+    data: dict[str, Any] = item.get("Item") or {}
+    return Spend(
+        cost=Decimal(str(data.get("cost", "0"))),
+        requests=int(data.get("requests", 0)),
+        tokens=int(data.get("tokens", 0)),
+        latency_ms=int(data.get("latency_ms", 0)),
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent look at a key's counters: plan windows (with counts and resets) and the month's spend."""
+
+    caller: Caller
+    ts: float
+    states: dict[str, ratelimit.WindowState]
+    counts: dict[str, int]
+    spend: Spend
+
+    @property
+    def budget(self) -> Decimal | None:
+        return self.caller.plan.monthly_budget
+
+    @property
+    def currency(self) -> str:
+        return self.caller.plan.currency
+
+    def percent(self, used: Decimal | int, limit: Decimal | int | None) -> float:
+        if not limit:
+            return 0.0
+        return float((Decimal(used) * 100 / Decimal(limit)).quantize(Decimal("0.1")))
+
+    @property
+    def requests_percent(self) -> float:
+        return self.percent(self.counts["month"], self.caller.plan_windows().get("month"))
+
+    @property
+    def budget_percent(self) -> float:
+        return self.percent(self.spend.cost, self.budget)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if Decimal(str(self.requests_percent)) >= WARNING_THRESHOLD:
+            out.append(REQUESTS_WARNING)
+        if Decimal(str(self.budget_percent)) >= WARNING_THRESHOLD:
+            out.append(BUDGET_WARNING)
+        return out
+
+    def in_eur(self, amount: Decimal | None) -> Decimal | None:
+        return amount if amount is not None and self.currency == "eur" else None
+
+
+def snapshot(caller: Caller) -> Snapshot:
+    """Counters only (never rollups): the plan's AI windows and the spend item, read in one round trip."""
+    ts = now_ts()
+    windows = caller.plan_windows()
+    counts, decision, spend = run_parallel([
+        lambda: ratelimit.window_counts(caller.key.key_id, AI_SCOPE, ts),
+        lambda: ratelimit.peek(caller.key.key_id, AI_SCOPE, windows, ts),
+        lambda: read_spend(caller.key.key_id, ts),
+    ])
+    return Snapshot(caller=caller, ts=ts, states={s.window: s for s in decision.states}, counts=counts, spend=spend)
+
+
+def current_usage(caller: Caller) -> CurrentUsageResponse:
+    snap = snapshot(caller)
+    plan, windows = caller.plan, caller.plan_windows()
+    spend = snap.spend
+    return CurrentUsageResponse(
+        license_key=caller.key.masked,
+        plan=UsagePlan(name=plan.name, display_name=plan.display_name, price=plan.monthly_price, currency=plan.currency),
+        current_usage=CurrentUsage(
+            current_month=MonthUsage(
+                requests=snap.counts["month"],
+                tokens=spend.tokens,
+                cost=spend.cost,
+                cost_eur=snap.in_eur(spend.cost),
+                currency=plan.currency,
+                avg_response_time_ms=round(spend.latency_ms / spend.requests) if spend.requests else 0,
+            ),
+            current_day=WindowUsage(requests=snap.counts["day"]),
+            current_hour=WindowUsage(requests=snap.counts["hour"]),
+            current_minute=WindowUsage(requests=snap.counts["minute"]),
+            limits=UsageLimits(
+                monthly_requests=windows.get("month"),
+                requests_per_minute=windows.get("minute"),
+                requests_per_hour=windows.get("hour"),
+                requests_per_day=windows.get("day"),
+                monthly_budget=snap.budget,
+                monthly_budget_eur=snap.in_eur(snap.budget),
+            ),
+            usage_percentages=UsagePercentages(requests=snap.requests_percent, budget=snap.budget_percent),
+        ),
+        warnings=snap.warnings(),
+        timestamp=iso(datetime.fromtimestamp(snap.ts, tz=UTC)),
+    )
+
+
+@dataclass(frozen=True)
+class LimitsVerdict:
+    body: LimitsCheckResponse
+    budget_spent: bool
+    retry_after: int | None  # seconds until every full rate window has reset (None when none is full)
+    full_window: ratelimit.WindowState | None
+
+
+def _count_limit(snap: Snapshot, window: str, with_percentage: bool = False) -> CountLimit:
+    state = snap.states.get(window)
+    current = snap.counts[window]
+    if state is None:
+        return CountLimit(passed=True, current=current, limit=None, percentage=0.0 if with_percentage else None)
+    return CountLimit(
+        passed=state.count < state.limit, current=state.count, limit=state.limit,
+        percentage=snap.percent(state.count, state.limit) if with_percentage else None,
+    )
+
+
+def check_limits(caller: Caller) -> LimitsVerdict:
+    """Whether an AI request would be admitted now. Reads only: the plan's request quota is not consumed."""
+    snap = snapshot(caller)
+    status = LimitsStatus(
+        monthly_requests=_count_limit(snap, "month", with_percentage=True),
+        requests_per_minute=_count_limit(snap, "minute"),
+        requests_per_hour=_count_limit(snap, "hour"),
+        requests_per_day=_count_limit(snap, "day"),
+        monthly_budget=BudgetLimit(
+            passed=snap.budget is None or snap.spend.cost < snap.budget,
+            current_cost=snap.spend.cost,
+            current_cost_eur=snap.in_eur(snap.spend.cost),
+            limit=snap.budget,
+            limit_eur=snap.in_eur(snap.budget),
+            currency=snap.currency,
+            percentage=snap.budget_percent,
+        ),
+    )
+    blocking = [name for name, value in status if not value.passed]
+    full = [s for s in snap.states.values() if s.count >= s.limit]
+    resets = {w: ratelimit.window_bounds(w, snap.ts)[1] for w in ratelimit.WINDOW_ORDER}
+
+    def at(epoch: int) -> str:
+        return iso(datetime.fromtimestamp(epoch, tz=UTC))
+
+    body = LimitsCheckResponse(
+        license_key=caller.key.masked,
+        can_make_request=not blocking,
+        limits_status=status,
+        blocking_factors=blocking,
+        warnings=snap.warnings(),
+        reset_times=ResetTimes(
+            next_minute=at(resets["minute"]), next_hour=at(resets["hour"]),
+            next_day=at(resets["day"]), next_month=at(resets["month"]),
+        ),
+    )
+    latest = max(full, key=lambda s: s.reset_at) if full else None
+    return LimitsVerdict(
+        body=body,
+        budget_spent=not status.monthly_budget.passed,
+        retry_after=max(int(latest.reset_at - snap.ts + 0.999), 1) if latest else None,
+        full_window=latest,
+    )
+
+
+def caller_for_path_key(raw: str) -> Caller:
+    """The legacy form: the key is in the path. Malformed is 401; well-formed but unknown is 404."""
+    if not is_well_formed(raw):
+        raise Unauthorized(
+            "Invalid license key format: expected CHA-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX (or a gw_* key)"
+        )
+    if apikeys.get_key(key_id_for_hash(hash_key(raw))) is None:
+        raise NotFound("License not found: no such license key")
+    return authenticate(None, raw)
+
+
+def history(caller: Caller, days: int, provider: str | None) -> UsageHistoryResponse:
+    """Daily rollups of the key (per provider) over the last ``days`` days, and its latest usage records."""
+    now = datetime.fromtimestamp(now_ts(), tz=UTC)
+    start = now - timedelta(days=days)
+    first_day, last_day = (now - timedelta(days=days - 1)).strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d")
+    scope, currency = f"key#{caller.key.key_id}", caller.plan.currency
+    totals_by_day, providers_by_day, recent = run_parallel([
+        lambda: rollups.days(scope, first_day, last_day),
+        lambda: rollups.breakdown(scope, "provider", first_day, last_day),
+        lambda: usage.recent_for_key(caller.key.key_id, limit=RECENT_REQUESTS * (5 if provider else 1), since=iso(start)),
+    ])
+    daily: dict[str, DayUsage] = {}
+    for day in sorted(set(totals_by_day) | set(providers_by_day)):
+        by_provider = {
+            name: ProviderDay(requests=t.requests, tokens=t.total_tokens, cost=t.cost_in(currency),
+                              avg_response_time=t.avg_latency_ms)
+            for name, t in sorted(providers_by_day.get(day, {}).items())
+            if provider is None or name == provider
+        }
+        if provider is not None:
+            if provider not in providers_by_day.get(day, {}):
+                continue
+            day_totals = providers_by_day[day][provider]
+        else:
+            day_totals = totals_by_day.get(day, rollups.Totals())
+        daily[day] = DayUsage(
+            total_requests=day_totals.requests, total_tokens=day_totals.total_tokens,
+            total_cost=day_totals.cost_in(currency), errors=day_totals.errors,
+            avg_response_time=day_totals.avg_latency_ms, by_provider=by_provider,
+        )
+    recent_views = [
+        RecentRequest(
+            endpoint=str(r.get("endpoint", "")), provider=str(r.get("provider", "")), model=str(r.get("model", "")),
+            tokens_used=int(r.get("total_tokens", 0)), cost=Decimal(str(r.get("cost", "0"))),
+            response_time_ms=int(r.get("latency_ms", 0)), status=str(r.get("status", "success")),
+            created_at=str(r.get("created_at", "")), ip_address=r.get("ip_address"),
+        )
+        for r in recent
+        if provider is None or r.get("provider") == provider
+    ][:RECENT_REQUESTS]
+    total_requests = sum(d.total_requests for d in daily.values())
+    return UsageHistoryResponse(
+        license_key=caller.key.masked,
+        period=Period(start=iso(start), end=iso(now), days=days),
+        provider=provider,
+        daily_usage=daily,
+        recent_requests=recent_views,
+        summary=HistorySummary(
+            total_requests=total_requests,
+            total_tokens=sum(d.total_tokens for d in daily.values()),
+            total_cost=sum((d.total_cost for d in daily.values()), Decimal("0")),
+            currency=currency,
+            days_with_usage=sum(1 for d in daily.values() if d.total_requests),
+            avg_requests_per_day=round(total_requests / days, 2),
+        ),
+    )

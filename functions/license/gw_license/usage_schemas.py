@@ -1,0 +1,158 @@
+"""Response models of the usage and limits API (/api/usage/*, /api/limits/check), shaped as the seed documents them.
+
+Amounts are in the plan's currency (``currency``); the seed's ``*_eur`` fields carry the same amount when that currency
+is EUR (the license plans) and are null otherwise, so a USD plan is never shown as euros.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from gateway_common.money import Money
+
+
+class UsagePlan(BaseModel):
+    name: str
+    display_name: str
+    price: Money
+    currency: str
+
+
+class MonthUsage(BaseModel):
+    requests: int
+    tokens: int
+    cost: Money
+    cost_eur: Money | None
+    currency: str
+    avg_response_time_ms: int
+
+
+class WindowUsage(BaseModel):
+    requests: int
+
+
+class UsageLimits(BaseModel):
+    monthly_requests: int | None
+    requests_per_minute: int | None
+    requests_per_hour: int | None
+    requests_per_day: int | None
+    monthly_budget: Money | None
+    monthly_budget_eur: Money | None
+
+
+class UsagePercentages(BaseModel):
+    requests: float = Field(description="monthly requests used, percent of the monthly limit")
+    budget: float = Field(description="monthly budget used, percent")
+
+
+class CurrentUsage(BaseModel):
+    current_month: MonthUsage
+    current_day: WindowUsage
+    current_hour: WindowUsage
+    current_minute: WindowUsage
+    limits: UsageLimits
+    usage_percentages: UsagePercentages
+
+
+class CurrentUsageResponse(BaseModel):
+    status: str = "success"
+    license_key: str = Field(description="the key, masked")
+    plan: UsagePlan
+    current_usage: CurrentUsage
+    warnings: list[str]
+    timestamp: str
+
+
+class Period(BaseModel):
+    start: str
+    end: str
+    days: int
+
+
+class ProviderDay(BaseModel):
+    requests: int
+    tokens: int
+    cost: Money
+    avg_response_time: int
+
+
+class DayUsage(BaseModel):
+    total_requests: int
+    total_tokens: int
+    total_cost: Money
+    errors: int
+    avg_response_time: int
+    by_provider: dict[str, ProviderDay]
+
+
+class RecentRequest(BaseModel):
+    endpoint: str
+    provider: str
+    model: str
+    tokens_used: int
+    cost: Money
+    response_time_ms: int
+    status: str
+    created_at: str
+    ip_address: str | None
+
+
+class HistorySummary(BaseModel):
+    total_requests: int
+    total_tokens: int
+    total_cost: Money
+    currency: str
+    days_with_usage: int
+    avg_requests_per_day: float
+
+
+class UsageHistoryResponse(BaseModel):
+    status: str = "success"
+    license_key: str
+    period: Period
+    provider: str | None
+    daily_usage: dict[str, DayUsage]
+    recent_requests: list[RecentRequest]
+    summary: HistorySummary
+
+
+class CountLimit(BaseModel):
+    passed: bool
+    current: int
+    limit: int | None
+    percentage: float | None = None
+
+
+class BudgetLimit(BaseModel):
+    passed: bool
+    current_cost: Money
+    current_cost_eur: Money | None
+    limit: Money | None
+    limit_eur: Money | None
+    currency: str
+    percentage: float
+
+
+class LimitsStatus(BaseModel):
+    monthly_requests: CountLimit
+    requests_per_minute: CountLimit
+    requests_per_hour: CountLimit
+    requests_per_day: CountLimit
+    monthly_budget: BudgetLimit
+
+
+class ResetTimes(BaseModel):
+    next_minute: str
+    next_hour: str
+    next_day: str
+    next_month: str
+
+
+class LimitsCheckResponse(BaseModel):
+    status: str = "success"
+    license_key: str
+    can_make_request: bool
+    limits_status: LimitsStatus
+    blocking_factors: list[str] = Field(description="names of the limits that block a request now (empty when allowed)")
+    warnings: list[str]
+    reset_times: ResetTimes

@@ -1,0 +1,1 @@
+"""Rollup job: the UsageTable stream turned into usage rollups (scheduled every minute)."""
