@@ -14,11 +14,19 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import audit, db, users
-from .errors import NotFound
+from .errors import Conflict, NotFound
 from .timeutil import iso_now
 
 LEDGER = "LedgerTable"
 _serializer = TypeSerializer()
+
+
+class ExtraItemRefused(Conflict):
+    """The condition of one of ``extra_transact_items`` (``index`` in that list) refused the change: nothing was written."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"The credit change was refused by a condition of its extra item {index}; nothing changed")
+        self.index = index
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,9 @@ def credit(
         elif reasons[1] == "ConditionalCheckFailed":
             raise NotFound(f"User '{user_id}' does not exist") from None
         else:
+            refused = [i - 3 for i, code in enumerate(reasons) if i >= 3 and code == "ConditionalCheckFailed"]
+            if refused:
+                raise ExtraItemRefused(refused[0]) from None
             raise
     balance = users.require_user(user_id).credits
     return CreditResult(applied=applied, balance=balance)

@@ -1,0 +1,1 @@
+"""Payments group: Stripe checkout and payment intents, trials, coupons, referrals."""

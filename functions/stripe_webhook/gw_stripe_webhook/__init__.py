@@ -1,0 +1,1 @@
+"""Stripe webhook: verified events move credits exactly once."""

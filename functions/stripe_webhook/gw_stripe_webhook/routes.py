@@ -1,0 +1,22 @@
+"""HTTP edge of the Stripe webhook: the raw body goes to the signature check untouched."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Header, Request
+from starlette.concurrency import run_in_threadpool
+
+from . import logic
+from .schemas import WebhookResponse
+
+router = APIRouter()
+
+
+@router.post("/api/stripe/webhook", response_model=WebhookResponse, tags=["payments"],
+             summary="Stripe events: checkout.session.completed, payment_intent.succeeded / payment_failed, charge.refunded")
+async def stripe_webhook(
+    request: Request, stripe_signature: str | None = Header(None, alias="Stripe-Signature")
+) -> WebhookResponse:
+    payload = await request.body()
+    event = logic.verify(payload, stripe_signature)
+    outcome = await run_in_threadpool(logic.handle, event)  # DynamoDB calls block: keep them off the event loop
+    return WebhookResponse(event_id=event["id"], type=event["type"], outcome=outcome)

@@ -1,0 +1,1 @@
+"""Scheduled job: closes free trials past their end."""
