@@ -56,9 +56,9 @@ class RoleList(BaseModel):
 
 class SetRateLimitsRequest(StrictBody):
     user_id: str = Field(..., min_length=1, max_length=100)
-    requests_per_minute: int | None = Field(None, ge=0, le=MAX_LIMIT)
-    requests_per_hour: int | None = Field(None, ge=0, le=MAX_LIMIT)
-    requests_per_day: int | None = Field(None, ge=0, le=MAX_LIMIT)
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_LIMIT)
+    requests_per_hour: int | None = Field(None, ge=1, le=MAX_LIMIT)
+    requests_per_day: int | None = Field(None, ge=1, le=MAX_LIMIT)
     custom_limits: dict[str, int] = Field(
         default_factory=dict, max_length=50,
         description="Per-endpoint requests per minute, keyed 'METHOD /path' as routed, e.g. 'POST /v1/chat/completions'",
@@ -71,8 +71,8 @@ class SetRateLimitsRequest(StrictBody):
         for route, limit in value.items():
             if not ROUTE_RE.match(route):
                 raise ValueError(f"'{route}' is not an endpoint: use 'METHOD /path', e.g. 'POST /v1/chat/completions'")
-            if not 0 <= limit <= MAX_LIMIT:
-                raise ValueError(f"limit of '{route}' must be between 0 and {MAX_LIMIT}")
+            if not 1 <= limit <= MAX_LIMIT:
+                raise ValueError(f"limit of '{route}' must be between 1 and {MAX_LIMIT} (suspend the user to block them)")
         return value
 
     @model_validator(mode="after")
