@@ -1,0 +1,61 @@
+"""Usage data as the LLM proxy writes it (usage records, AI counters, monthly spend items), for usage-analytics tests."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway_common import db, ratelimit
+from gateway_common.timeutil import iso, now_ts
+from gateway_common.usage import UsageRecord
+
+
+def usage_record(user_id: str, key_id: str, *, model: str = "openai/gpt-4o-mini", provider: str = "openai",
+                 tokens: tuple[int, int] = (10, 20), cost: str = "0.001", currency: str = "eur", latency_ms: int = 200,
+                 plan_id: int = 5, status: str = "success", created_at: str | None = None, sandbox: bool = False,
+                 endpoint: str = "/api/chat") -> UsageRecord:
+    return UsageRecord(
+        user_id=user_id, request_id="req_" + secrets.token_hex(8), key_id=key_id, plan_id=plan_id, endpoint=endpoint,
+        model=model, provider=provider, prompt_tokens=tokens[0], completion_tokens=tokens[1],
+        total_tokens=tokens[0] + tokens[1], cost=Decimal(cost), currency=currency, latency_ms=latency_ms,
+        status=status, sandbox=sandbox, created_at=created_at or iso(datetime.fromtimestamp(now_ts(), tz=UTC)),
+        ip_address="192.168.1.100",
+    )
+
+
+def write_records(records: list[UsageRecord]) -> None:
+    table = db.table("UsageTable")
+    with table.batch_writer() as batch:
+        for record in records:
+            batch.put_item(Item=record.item())
+
+
+def settle(key_id: str, *, count: int = 1, cost: str = "0", tokens: int = 0, latency_ms: int = 0,
+           ts: float | None = None) -> None:
+    """What the proxy's admission and settle leave in the counters: AI request counters and the monthly spend item."""
+    ts = now_ts() if ts is None else ts
+    table = db.table("CountersTable")
+    for window in ratelimit.WINDOW_ORDER:
+        window_id, _ = ratelimit.window_bounds(window, ts)
+        table.update_item(Key={"counter_id": ratelimit.counter_id(key_id, "ai", window, window_id)},
+                          UpdateExpression="ADD #c :n", ExpressionAttributeNames={"#c": "count"},
+                          ExpressionAttributeValues={":n": count})
+    month = ratelimit.window_bounds("month", ts)[0]
+    table.update_item(
+        Key={"counter_id": f"spend#{key_id}#month#{month}"},
+        UpdateExpression="ADD cost :c, requests :r, tokens :t, latency_ms :l",
+        ExpressionAttributeValues={":c": Decimal(cost), ":r": count, ":t": tokens, ":l": latency_ms},
+    )
+
+
+def key_id_of(raw: str) -> str:
+    from gateway_common.keys import hash_key, key_id_for_hash
+
+    return key_id_for_hash(hash_key(raw))
+
+
+def totals(pk: str, sk: str) -> dict[str, Any]:
+    item = db.table("RollupsTable").get_item(Key={"pk": pk, "sk": sk}).get("Item") or {}
+    return {k: v for k, v in item.items() if k not in ("pk", "sk", "updated_at", "expires_at")}
