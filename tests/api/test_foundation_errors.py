@@ -3,11 +3,13 @@ and logs that carry the request id but never a key."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 
 from gateway_common import apikeys
+from gateway_common.observability import logger
 from tests.helpers import assert_error, bearer
 
 AUTHENTICATED = [
@@ -41,12 +43,17 @@ def test_errors_after_authentication_still_carry_rate_limit_headers(client, demo
     assert int(response.headers["x-ratelimit-remaining"]) == 119
 
 
-def test_logs_carry_the_request_id_and_never_a_key(client, demo, capfd):
-    capfd.readouterr()
-    raw = client.post(
-        "/user/api-keys", headers={**bearer(demo["live"]["key"]), "X-Request-Id": "req-log-test"}, json={"key_name": "logged"}
-    ).json()["api_key"]
-    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+def test_logs_carry_the_request_id_and_never_a_key(client, demo):
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        raw = client.post(
+            "/user/api-keys", headers={**bearer(demo["live"]["key"]), "X-Request-Id": "req-log-test"},
+            json={"key_name": "logged"},
+        ).json()["api_key"]
+    finally:
+        logger.registered_handler.setStream(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     audit_lines = [line for line in lines if line.get("message") == "audit"]
     assert audit_lines and audit_lines[0]["request_id"] == "req-log-test"
     assert audit_lines[0]["action"] == "api_key_created"
