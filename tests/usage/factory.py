@@ -33,11 +33,11 @@ def write_records(records: list[UsageRecord]) -> None:
 
 
 def settle(key_id: str, *, count: int = 1, cost: str = "0", tokens: int = 0, latency_ms: int = 0,
-           ts: float | None = None) -> None:
+           ts: float | None = None, windows: tuple[str, ...] = ratelimit.WINDOW_ORDER) -> None:
     """What the proxy's admission and settle leave in the counters: AI request counters and the monthly spend item."""
     ts = now_ts() if ts is None else ts
     table = db.table("CountersTable")
-    for window in ratelimit.WINDOW_ORDER:
+    for window in windows:
         window_id, _ = ratelimit.window_bounds(window, ts)
         table.update_item(Key={"counter_id": ratelimit.counter_id(key_id, "ai", window, window_id)},
                           UpdateExpression="ADD #c :n", ExpressionAttributeNames={"#c": "count"},
