@@ -32,7 +32,7 @@ class Quote:
         if currency != user.currency:
             raise BadRequest(f"Your account is billed in '{user.currency}': buy credits in '{user.currency}'")
         self.user = user
-        self.amount = amount
+        self.amount = amount.quantize(coupons.CENT)
         self.currency = currency
         self.pending = coupons.pending_discount(user.user_id)
         self.charge = coupons.discounted(amount, self.pending.percent) if self.pending else amount

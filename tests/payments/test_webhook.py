@@ -1,0 +1,156 @@
+"""The Stripe webhook: signed like Stripe, each event once, each payment credited once, refunds by delta (acceptance 1)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from gateway_common import audit, billing, db, ledger, users
+from tests.helpers import assert_error
+from tests.payments import stripe_fakes as sf
+
+
+def _balance(user_id: str) -> Decimal:
+    return users.require_user(user_id).credits
+
+
+def _audit(action: str) -> list[dict]:
+    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == action]
+
+
+def test_checkout_completed_credits_the_paid_amount_with_ledger_and_audit(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    session = sf.checkout_session(uid, cents=5000, pi=pi)
+    response = deliver(sf.event("checkout.session.completed", session, "evt_checkout_1"))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": True, "event_id": "evt_checkout_1", "type": "checkout.session.completed",
+                               "outcome": "credited"}
+    assert _balance(uid) == Decimal("75.00")
+    entry = next(e for e in ledger.entries(uid) if e["entry_id"] == f"stripe:{pi}")
+    assert entry["amount"] == Decimal("50.00") and entry["currency"] == "usd" and entry["reason"] == "stripe payment"
+    assert entry["payment_intent_id"] == pi and entry["checkout_session_id"] == session["id"]
+    assert entry["stripe_event_id"] == "evt_checkout_1" and entry["created_at"].endswith("Z")
+    purchased = _audit("credits_purchased")
+    assert len(purchased) == 1 and purchased[0]["resource_id"] == uid and purchased[0]["details"]["amount"] == "50.00"
+
+
+def test_payment_intent_succeeded_credits_and_both_events_of_one_payment_credit_once(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    first = deliver(sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=1999, pi=pi)))
+    assert first.json()["outcome"] == "credited"
+    assert _balance(uid) == Decimal("44.99")
+    second = deliver(sf.event("checkout.session.completed", sf.checkout_session(uid, cents=1999, pi=pi)))
+    assert second.status_code == 200 and second.json()["outcome"] == "already_credited"
+    assert _balance(uid) == Decimal("44.99")
+    assert [e["amount"] for e in ledger.entries(uid) if e["entry_id"].startswith("stripe:")] == [Decimal("19.99")]
+
+
+def test_payment_failed_is_recorded_and_changes_no_balance(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    response = deliver(sf.event("payment_intent.payment_failed",
+                                sf.payment_intent(uid, cents=5000, pi=pi, status="requires_payment_method")))
+    assert response.status_code == 200 and response.json()["outcome"] == "recorded"
+    assert _balance(uid) == Decimal("25.00")
+    assert len(ledger.entries(uid)) == 1  # the seed credit only
+    payment = billing.get(f"PAYMENT#{pi}", "PAYMENT")
+    assert payment["status"] == "failed" and payment["last_error"] == "Your card has insufficient funds."
+    failed = _audit("payment_failed")
+    assert len(failed) == 1 and failed[0]["details"]["decline_code"] == "insufficient_funds"
+    # the customer retries with another card: the same PaymentIntent succeeds and is credited
+    deliver(sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=5000, pi=pi)))
+    assert _balance(uid) == Decimal("75.00") and billing.get(f"PAYMENT#{pi}", "PAYMENT")["status"] == "succeeded"
+
+
+def test_refund_after_completed_checkout_removes_credits_by_delta(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    deliver(sf.event("checkout.session.completed", sf.checkout_session(uid, cents=5000, pi=pi)))
+    assert _balance(uid) == Decimal("75.00")
+    partial = deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=2000)))
+    assert partial.json()["outcome"] == "refunded"
+    assert _balance(uid) == Decimal("55.00")
+    # a stale, earlier refund figure arriving late changes nothing
+    assert deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=1000))).json()["outcome"] == \
+        "already_refunded"
+    full = deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=5000)))
+    assert full.json()["outcome"] == "refunded"
+    assert _balance(uid) == Decimal("25.00")
+    refunds = sorted(e["amount"] for e in ledger.entries(uid) if e["entry_id"].startswith("refund:"))
+    assert refunds == [Decimal("-30.00"), Decimal("-20.00")]
+    assert billing.get(f"PAYMENT#{pi}", "PAYMENT")["status"] == "refunded"
+    assert len(_audit("credits_refunded")) == 2
+
+
+def test_refund_of_an_unknown_payment_is_ignored(deliver, demo):
+    response = deliver(sf.event("charge.refunded", sf.charge(sf.new_pi(), cents=5000, refunded_cents=5000)))
+    assert response.status_code == 200 and response.json()["outcome"] == "ignored_unknown_payment"
+    assert _balance(demo["live"]["user_id"]) == Decimal("25.00")
+
+
+def test_bad_or_missing_signature_is_400_and_changes_nothing(client, deliver, demo):
+    uid = demo["live"]["user_id"]
+    evt = sf.event("checkout.session.completed", sf.checkout_session(uid, cents=5000, pi=sf.new_pi()))
+    assert_error(deliver(evt, secret="whsec_someone_else"), 400, "invalid stripe signature")
+    payload = sf.dumps(evt)
+    assert_error(client.post("/api/stripe/webhook", content=payload), 400, "missing stripe-signature")
+    tampered = payload.replace("5000", "500000")
+    assert_error(client.post("/api/stripe/webhook", content=tampered, headers={"Stripe-Signature": sf.sign(payload)}),
+                 400, "invalid stripe signature")
+    stale = sf.sign(payload, timestamp=1_600_000_000)  # right secret, but replayed years later
+    assert_error(client.post("/api/stripe/webhook", content=payload, headers={"Stripe-Signature": stale}), 400, "signature")
+    assert_error(client.post("/api/stripe/webhook", content=payload, headers={"Stripe-Signature": "garbage"}), 400)
+    assert _balance(uid) == Decimal("25.00")
+    assert billing.get(f"EVENT#{evt['id']}", "EVENT") is None
+
+
+def test_unknown_event_types_are_200_and_ignored(deliver, demo):
+    response = deliver(sf.event("customer.created", {"id": "cus_123", "object": "customer"}))
+    assert response.status_code == 200 and response.json()["outcome"] == "ignored"
+    assert _balance(demo["live"]["user_id"]) == Decimal("25.00")
+
+
+def test_same_event_five_times_and_five_in_parallel_credit_once(deliver, demo):
+    uid = demo["live"]["user_id"]
+    evt = sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=1000, pi=sf.new_pi()))
+    outcomes = [deliver(evt).json()["outcome"] for _ in range(5)]
+    assert outcomes == ["credited", "duplicate", "duplicate", "duplicate", "duplicate"]
+    assert _balance(uid) == Decimal("35.00")
+
+    parallel = sf.event("checkout.session.completed", sf.checkout_session(uid, cents=700, pi=sf.new_pi()))
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda _: deliver(parallel), range(5)))
+    assert all(r.status_code == 200 for r in responses)
+    assert [r.json()["outcome"] for r in responses].count("credited") == 1
+    assert _balance(uid) == Decimal("42.00")
+
+    # five different events (both events of one payment, replayed) in parallel: still one credit
+    pi = sf.new_pi()
+    events = [sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=300, pi=pi)),
+              sf.event("checkout.session.completed", sf.checkout_session(uid, cents=300, pi=pi))]
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(lambda i: deliver(events[i % 2]), range(5)))
+    assert [r.json()["outcome"] for r in responses].count("credited") == 1
+    assert _balance(uid) == Decimal("45.00")
+    assert sum(e["amount"] for e in ledger.entries(uid)) == Decimal("45.00")
+
+
+def test_unpaid_checkout_waits_for_the_payment_and_unknown_users_are_ignored(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    waiting = deliver(sf.event("checkout.session.completed", sf.checkout_session(uid, cents=900, pi=pi, payment_status="unpaid")))
+    assert waiting.json()["outcome"] == "awaiting_payment" and _balance(uid) == Decimal("25.00")
+    assert deliver(sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=900, pi=pi))).json()["outcome"] == "credited"
+    assert _balance(uid) == Decimal("34.00")
+    stranger = deliver(sf.event("payment_intent.succeeded", sf.payment_intent("user_nobody", cents=900, pi=sf.new_pi())))
+    assert stranger.json()["outcome"] == "ignored_unknown_user"
+
+
+def test_webhook_without_configured_secret_is_503(client, demo, monkeypatch):
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    evt = sf.event("payment_intent.succeeded", sf.payment_intent(demo["live"]["user_id"], cents=900, pi=sf.new_pi()))
+    payload = sf.dumps(evt)
+    assert_error(client.post("/api/stripe/webhook", content=payload, headers={"Stripe-Signature": sf.sign(payload)}),
+                 503, "not configured")
