@@ -1,0 +1,94 @@
+"""Trials: one per user ever, status, convert, the 402 after the end, and the scheduled expiry job."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from gateway_common import audit, db, ledger, trials, users
+from gateway_common.errors import PaymentRequired
+from gateway_common.timeutil import shift_clock
+from local.paths import ROOT
+from tests.helpers import assert_error, bearer
+
+
+def test_start_once_with_credits_requests_and_three_days(client, make_user):
+    person = make_user()
+    headers = bearer(person["key"])
+    started = client.post("/trials/start", headers=headers, json={"trial_type": "standard"})
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["credits"] == 10.0 and body["max_requests"] == 1000 and body["trial_id"].startswith("trial_")
+    from gateway_common.timeutil import parse_iso
+
+    assert (parse_iso(body["end_date"]) - parse_iso(body["start_date"])).total_seconds() == 3 * 86400
+    user = users.require_user(person["user_id"])
+    assert user.credits == Decimal("10.00") and user.subscription_status == "trial" and user.trial.status == "active"
+    assert_error(client.post("/trials/start", headers=headers), 409, "one trial per account")
+    assert users.require_user(person["user_id"]).credits == Decimal("10.00")
+    assert [e["entry_id"] for e in ledger.entries(person["user_id"])] == [f"trial:{person['user_id']}"]
+
+
+def test_status_counts_requests_and_spent_credits(client, make_user):
+    person = make_user()
+    headers = bearer(person["key"])
+    assert client.get("/trials/status", headers=headers).json() == {"success": True, "trial": None}
+    client.post("/trials/start", headers=headers)
+    user = users.require_user(person["user_id"])
+    for step in trials.admission_steps(user) + trials.admission_steps(user):
+        step.run()  # two AI requests admitted under the trial
+    status = client.get("/trials/status", headers=headers).json()["trial"]
+    assert status["is_active"] is True and status["remaining_requests"] == 998 and status["requests_used"] == 2
+    assert status["remaining_credits"] == 10.0 and status["end_date"].endswith("Z")
+
+
+def test_after_the_end_ai_requests_get_402_and_the_job_closes_the_trial(client, make_user):
+    from gw_trial_expiry.app import handler
+
+    person, paying = make_user(), make_user()
+    for p in (person, paying):
+        client.post("/trials/start", headers=bearer(p["key"]))
+    ledger.credit(user_id=paying["user_id"], amount=Decimal("5"), entry_id="test:bought", reason="bought")
+    assert handler({"source": "aws.events"}, None) == {"expired": 0, "user_ids": []}  # nothing due yet
+
+    shift_clock(3 * 86400 + 1)
+    try:
+        trials.admission_steps(users.require_user(person["user_id"]))
+        raise AssertionError("an ended trial must refuse AI requests")
+    except PaymentRequired as exc:
+        assert "free trial ended" in exc.message and exc.code == "trial_ended"
+    event = json.loads((ROOT / "events" / "TrialExpiryFunction.json").read_text())
+    result = handler(event, None)
+    assert result["expired"] == 2 and set(result["user_ids"]) == {person["user_id"], paying["user_id"]}
+    assert handler(event, None)["expired"] == 0  # idempotent
+    closed = users.require_user(person["user_id"])
+    assert closed.trial.status == "expired" and closed.subscription_status == "expired"
+    assert closed.credits == Decimal("0")  # unspent trial credits removed
+    assert users.require_user(paying["user_id"]).credits == Decimal("5")  # bought credits stay
+    assert [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == "trial_expired"]
+    status = client.get("/trials/status", headers=bearer(person["key"])).json()["trial"]
+    assert status["is_active"] is False and status["status"] == "expired" and status["remaining_requests"] == 0
+    assert_error(client.post("/trials/start", headers=bearer(person["key"])), 409, "one trial")
+
+
+def test_convert_moves_the_user_to_the_plan(client, make_user):
+    person = make_user()
+    headers = bearer(person["key"])
+    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 2}), 400, "no trial to convert")
+    client.post("/trials/start", headers=headers)
+    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 1}), 400, "not a paid subscription")
+    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 99}), 404, "plan")
+    assert_error(client.post("/trials/convert", headers=headers, json={}), 400, "plan_id")
+    converted = client.post("/trials/convert", headers=headers, json={"plan_id": 2})
+    assert converted.status_code == 200, converted.text
+    assert converted.json() == {"success": True, "message": "Trial converted successfully", "new_plan": "Pro", "plan_id": 2}
+    user = users.require_user(person["user_id"])
+    assert user.plan_id == 2 and user.subscription_status == "active" and user.trial.status == "converted"
+    assert user.credits == Decimal("10.00")  # converting keeps the trial credits
+    assert client.get("/user/plan", headers=headers).json()["plan"]["plan_name"] == "Pro"
+    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": "pro"}), 409, "already converted")
+    shift_clock(4 * 86400)
+    from gw_trial_expiry.app import handler
+
+    assert handler({}, None)["expired"] == 0  # a converted trial is not expired
+    assert users.require_user(person["user_id"]).credits == Decimal("10.00")
