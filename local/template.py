@@ -54,7 +54,14 @@ class FunctionDef:
 
     @property
     def module(self) -> str:
-        return self.handler.rsplit(".", 1)[0]
+        # Functions run by the Lambda Web Adapter have a script as Handler; GW_APP_MODULE names their ASGI module.
+        variables = (self.properties.get("Environment") or {}).get("Variables") or {}
+        return str(variables.get("GW_APP_MODULE") or self.handler.rsplit(".", 1)[0])
+
+    @property
+    def python_handler(self) -> str:
+        """``module.attr`` of the Python Lambda handler (for Web Adapter functions: their app module's Mangum handler)."""
+        return f"{self.module}.handler" if self.handler.endswith(".sh") else self.handler
 
 
 def functions() -> list[FunctionDef]:

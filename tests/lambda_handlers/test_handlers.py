@@ -33,7 +33,7 @@ def _event(path: Path, demo: dict[str, dict[str, str]]) -> dict:
 
 
 def invoke(function: template.FunctionDef, demo: dict[str, dict[str, str]]) -> tuple[dict, dict]:
-    module_name, _, attr = function.handler.rpartition(".")
+    module_name, _, attr = function.python_handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attr)
     response = handler(_event(EVENTS / f"{function.logical_id}.json", demo), _context(function.logical_id))
     body = json.loads(response["body"]) if response.get("body") else {}

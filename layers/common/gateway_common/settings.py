@@ -26,6 +26,9 @@ TABLE_ENV = {
     "StreamCheckpointsTable": "STREAM_CHECKPOINTS_TABLE",
     "ActivityTable": "ACTIVITY_TABLE",
     "BillingTable": "BILLING_TABLE",
+    "ReservationsTable": "RESERVATIONS_TABLE",
+    "ChatSessionsTable": "CHAT_SESSIONS_TABLE",
+    "CatalogTable": "CATALOG_TABLE",
 }
 
 

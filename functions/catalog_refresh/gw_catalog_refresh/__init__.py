@@ -1,0 +1,1 @@
+"""Scheduled job: refresh the model catalog from the providers' model lists."""

@@ -1,0 +1,334 @@
+"""The proxy's rules: admission (limits + reservation in one round trip), the upstream call, settlement.
+
+Critical path of a warm completion: round trip 1 = the rate-limit counters, trial allowance, credit/budget reservation,
+idempotency claim and chat-session check, all at once (``ratelimit.consume(..., alongside=...)``); then the upstream
+call; round trip 2 = the settle transaction (reservation closed, credits returned, usage record, spend counter, stored
+idempotent response). Nothing else touches DynamoDB unless ``?session_id=`` asks for history to be written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+
+from gateway_common import catalog, metering, ratelimit, trials
+from gateway_common.auth import Caller
+from gateway_common.catalog import ModelEntry
+from gateway_common.errors import BadRequest, Forbidden, GatewayError
+from gateway_common.money import quantize_credits
+from gateway_common.observability import logger
+from gateway_common.parallel import Step
+from gateway_common.providers import routing
+from gateway_common.providers.base import StreamBroken, Usage, estimate_prompt_tokens, estimate_text_tokens, message_text
+from gateway_common.providers.routing import Target
+from gateway_common.timeutil import now_ts
+from gateway_common.usage import UsageRecord
+
+from . import idempotency, sessions
+
+LICENSE_ENDPOINT_SCOPE = "ep:POST /api/chat"
+
+
+@dataclass
+class Call:
+    caller: Caller
+    request_id: str
+    endpoint: str
+    entry: ModelEntry
+    body: dict[str, Any]
+    targets: list[Target]
+    reservation: metering.Reservation
+    rate_limit_headers: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+    stream: bool = False
+    include_usage: bool = False
+    images: int = 0
+    session_id: int | None = None
+    idem_cid: str | None = None
+    ip_address: str | None = None
+
+    @property
+    def model(self) -> str:
+        return self.entry.id
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def check_ai_allowed(caller: Caller) -> None:
+    if caller.plan.billing_mode == "byok":
+        raise Forbidden(
+            f"Your plan ({caller.plan.display_name}) does not include the AI proxy: it is bring-your-own-key. Call your "
+            "provider with your own key, or upgrade to an AI-included plan (e.g. Pro - AI Inclusa).",
+            code="ai_not_included",
+        )
+
+
+def _max_output(entry: ModelEntry, body: dict[str, Any]) -> int:
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = entry.max_output()
+    return min(int(requested), limit) if requested else limit
+
+
+def begin(
+    caller: Caller,
+    *,
+    endpoint: str,
+    body: dict[str, Any],
+    request_id: str | None = None,
+    images: int = 0,
+    session_id: int | None = None,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+    extra_windows: dict[str, int] | None = None,
+) -> Call:
+    """Validate, plan the routes, then admit in ONE parallel round trip. Raises idempotency.Replay for a replay."""
+    check_ai_allowed(caller)
+    entry = catalog.get_model(body["model"])
+    if images and not entry.is_image:
+        raise BadRequest(f"Model '{entry.id}' does not generate images: use e.g. 'openai/dall-e-3'", code="model_not_image")
+    if not images and entry.is_image:
+        raise BadRequest(f"Model '{entry.id}' is an image model: use POST /v1/images/generations", code="model_is_image")
+    targets = routing.plan(entry, sandbox_only=caller.is_sandbox, images=bool(images))
+    currency = caller.plan.currency
+    if images:
+        max_cost = catalog.image_cost(entry, images, currency)
+    else:
+        max_out = _max_output(entry, body)
+        if body.get("max_completion_tokens"):
+            body["max_completion_tokens"] = max_out
+        else:
+            body["max_tokens"] = max_out  # the upstream can never produce more than what was reserved
+        prompt_estimate = estimate_prompt_tokens(body["messages"])
+        max_cost = catalog.token_cost(entry, prompt_estimate, max_out, currency)
+    max_cost = quantize_credits(max_cost)
+    request_id = request_id or new_request_id()
+    plan = caller.plan
+    if caller.is_sandbox or max_cost <= 0:
+        mode: metering.Mode = "free"
+    elif plan.billing_mode == "ai_included" and plan.monthly_budget is not None:
+        mode = "budget"
+    else:
+        mode = "credits"
+    reservation = metering.Reservation(
+        reservation_id=request_id, user_id=caller.user_id, key_id=caller.key.key_id, plan_id=plan.id, mode=mode,
+        amount=max_cost if mode != "free" else Decimal("0"), currency=currency, endpoint=endpoint, model=entry.id,
+        budget=plan.monthly_budget if mode == "budget" else None,
+    )
+    steps: list[Step] = []
+    idem_cid = None
+    if idempotency_key is not None:
+        idem_cid = idempotency.counter_id(caller.key.key_id, idempotency.validate_key(idempotency_key))
+        steps.append(idempotency.claim_step(idem_cid, request_id, idempotency.body_hash(body)))
+    steps.extend(trials.admission_steps(caller.user))
+    steps.append(metering.reservation_step(reservation))
+    if session_id is not None:
+        steps.append(sessions.ownership_step(caller.user_id, session_id))
+    ts = now_ts()
+    if extra_windows:
+        steps.extend(ratelimit.admission_steps(caller.key.key_id, LICENSE_ENDPOINT_SCOPE, extra_windows, ts))
+    decision, _ = ratelimit.consume(caller.key.key_id, "ai", caller.plan_windows(), alongside=steps, ts=ts)
+    return Call(
+        caller=caller, request_id=request_id, endpoint=endpoint, entry=entry, body=body, targets=targets,
+        reservation=reservation, rate_limit_headers=decision.headers(), stream=bool(body.get("stream")),
+        include_usage=bool((body.get("stream_options") or {}).get("include_usage")), images=images,
+        session_id=session_id, idem_cid=idem_cid, ip_address=ip_address,
+    )
+
+
+def finish(
+    call: Call,
+    *,
+    target: Target | None,
+    usage: Usage,
+    status: str,
+    http_status: int,
+    response: dict[str, Any] | None = None,
+    assistant_text: str | None = None,
+) -> Decimal:
+    """Settle the call exactly once (cost 0 when it failed or for sandbox keys); returns the cost charged."""
+    currency = call.reservation.currency
+    if status == "error" or call.caller.is_sandbox:
+        cost = Decimal("0")
+    elif call.images:
+        cost = catalog.image_cost(call.entry, call.images, currency)
+    else:
+        cost = catalog.token_cost(call.entry, usage.prompt_tokens, usage.completion_tokens, currency)
+    cost = quantize_credits(cost)
+    record = UsageRecord(
+        user_id=call.caller.user_id, request_id=call.request_id, key_id=call.caller.key.key_id, plan_id=call.caller.plan.id,
+        endpoint=call.endpoint, model=call.model, provider=target.provider if target else "none",
+        route=target_route(target), prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens, cost=cost, provider_cost=usage.provider_cost, currency=currency,
+        latency_ms=int((time.monotonic() - call.started) * 1000), status=status, http_status=http_status,  # type: ignore[arg-type]
+        estimated=usage.estimated, sandbox=bool(target and target.is_sandbox), stream=call.stream,
+        ip_address=call.ip_address, created_at=call.reservation.created_at,
+    )
+    extra: list[dict[str, Any]] = []
+    if call.idem_cid:
+        if status == "success" and response is not None:
+            extra.append(idempotency.store_item(call.idem_cid, call.request_id, response))
+        else:
+            extra.append(idempotency.release_item(call.idem_cid, call.request_id))
+    metering.settle(call.reservation, record, extra)
+    if call.session_id is not None and status != "error":
+        turn = [{"role": m["role"], "content": message_text(m.get("content"))} for m in call.body["messages"]
+                if m.get("role") == "user"][-1:]
+        turn.append({"role": "assistant", "content": assistant_text or "", "model": call.model})
+        sessions.append(call.caller.user_id, call.session_id, turn)
+    return cost
+
+
+def target_route(target: Target | None) -> str:
+    if target is None:
+        return ""
+    return "sandbox:sandbox" if target.is_sandbox else f"{target.provider}:{target.upstream_model}"
+
+
+def gateway_headers(call: Call, target: Target, cost: Decimal | None = None) -> dict[str, str]:
+    headers = {"X-Gateway-Provider": target.provider, "X-Gateway-Request-Id": call.request_id}
+    if cost is not None:
+        headers["X-Gateway-Cost"] = f"{cost} {call.reservation.currency.upper()}"
+    return headers
+
+
+async def complete(call: Call) -> tuple[Target, dict[str, Any], Decimal]:
+    """A non-streaming completion: upstream call, settle, the OpenAI chat.completion body."""
+    try:
+        target, completion = await routing.complete(call.targets, call.body)
+    except GatewayError as exc:
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
+        raise
+    except Exception:
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=500)
+        raise
+    body = completion.body
+    body["model"] = call.model
+    usage = completion.usage
+    text = message_text(((body.get("choices") or [{}])[0].get("message") or {}).get("content"))
+    if usage.estimated:
+        usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens(text), usage.provider_cost, True)
+        body["usage"] = usage.as_openai()
+    elif "usage" in body:
+        body["usage"] = {**(body.get("usage") or {}), **usage.as_openai()}
+        body["usage"].pop("cost", None)
+    cost = await run_in_threadpool(finish, call, target=target, usage=usage, status="success", http_status=200,
+                                   response=body, assistant_text=text)
+    return target, body, cost
+
+
+async def images(call: Call, request: dict[str, Any]) -> tuple[Target, dict[str, Any], Decimal]:
+    try:
+        target, result = await routing.images(call.targets, request)
+    except GatewayError as exc:
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
+        raise
+    call.images = max(result.images, 1)
+    cost = await run_in_threadpool(finish, call, target=target, usage=Usage(), status="success", http_status=200)
+    return target, {"created": result.created or int(time.time()), "data": result.data}, cost
+
+
+async def open_stream(call: Call) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:
+    try:
+        return await routing.open_stream(call.targets, call.body)
+    except GatewayError as exc:
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
+        raise
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def sse(
+    call: Call, target: Target, first: dict[str, Any], iterator: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """Relay the stream as OpenAI SSE; settle at the end whatever happens (a client that leaves is billed for what
+    was produced; a broken upstream gets an error event before the stream ends)."""
+    text: list[str] = []
+    usage: Usage | None = None
+    status = "partial"
+    http_status = 200
+    chunk_id = first.get("id", "chatcmpl-" + call.request_id)
+    created = first.get("created", int(time.time()))
+    try:
+        chunk: dict[str, Any] | None = first
+        while chunk is not None:
+            raw_usage = chunk.get("usage")
+            if isinstance(raw_usage, dict) and "prompt_tokens" in raw_usage:
+                cost = raw_usage.get("cost")
+                usage = Usage(int(raw_usage.get("prompt_tokens") or 0), int(raw_usage.get("completion_tokens") or 0),
+                              Decimal(str(cost)) if cost is not None else None)
+            for choice in chunk.get("choices") or []:
+                piece = (choice.get("delta") or {}).get("content")
+                if isinstance(piece, str):
+                    text.append(piece)
+            if chunk.get("choices"):
+                chunk.pop("usage", None)
+                chunk["model"] = call.model
+                yield _sse(chunk)
+            chunk = await anext(iterator, None)
+        if usage is None:
+            usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens("".join(text)), None, True)
+        if call.include_usage:
+            yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": call.model,
+                        "choices": [], "usage": usage.as_openai()})
+        yield b"data: [DONE]\n\n"
+        status = "success"
+    except StreamBroken as exc:
+        http_status = 502
+        logger.warning("upstream stream broke", extra={"provider": target.provider})
+        yield _sse({"error": {"message": f"The upstream stream broke before the end: {exc.message}",
+                              "type": "api_error", "code": "upstream_stream_broken"}})
+    finally:
+        with anyio.CancelScope(shield=True):
+            if usage is None:  # cut short (client gone or upstream broken): bill what was produced, estimated
+                usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens("".join(text)), None, True)
+            try:
+                await iterator.aclose()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - closing a broken upstream must not prevent settling
+                logger.debug("closing upstream stream failed")
+            response = None
+            if status == "success":
+                response = {"id": chunk_id, "object": "chat.completion", "created": created, "model": call.model,
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
+                                         "finish_reason": "stop"}], "usage": usage.as_openai()}
+            await run_in_threadpool(finish, call, target=target, usage=usage, status=status, http_status=http_status,
+                                    response=response, assistant_text="".join(text))
+
+
+def replay_chunks(stored: dict[str, Any], include_usage: bool) -> list[bytes]:
+    """A stored completion replayed as a stream (Idempotency-Key on a streaming request)."""
+    base = {"id": stored.get("id"), "object": "chat.completion.chunk", "created": stored.get("created"),
+            "model": stored.get("model")}
+    choice = (stored.get("choices") or [{}])[0]
+    content = (choice.get("message") or {}).get("content") or ""
+    delta = {"role": "assistant", "content": content}
+    out = [_sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
+           _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason", "stop")}]})]
+    if include_usage and stored.get("usage"):
+        out.append(_sse({**base, "choices": [], "usage": stored["usage"]}))
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def license_model(provider: str, model: str) -> str:
+    """/api/chat names a provider and the provider's model; find the catalog id."""
+    models = catalog.models()
+    direct = f"{provider}/{model}"
+    if direct in models:
+        return direct
+    for entry in models.values():
+        if entry.provider == provider and (entry.id.split("/", 1)[1] == model or any(r.model == model for r in entry.routes)):
+            return entry.id
+    known = sorted(e.id.split("/", 1)[1] for e in models.values() if e.provider == provider and not e.is_image)
+    raise BadRequest(f"Unknown {provider} model '{model}': one of {', '.join(known)}", code="model_not_found")

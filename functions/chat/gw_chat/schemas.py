@@ -1,0 +1,208 @@
+"""Request and response models of the chat group.
+
+AI request bodies accept fields beyond the ones listed (``extra="allow"``): OpenAI clients send many optional fields
+(tools, seed, logit_bias, user, …) that are passed through to the provider as they are. The listed ones are validated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway_common.money import Money
+from gateway_common.schemas import StrictBody
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(description="system, developer, user, assistant or tool")
+    content: str | list[dict[str, Any]] | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        return value
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(StrictBody):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=3, max_length=200, examples=["openai/gpt-4o-mini"], description="a vendor/model id")
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=2000)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    n: int | None = Field(None, ge=1, le=1, description="only 1 is supported")
+
+
+class ChatChoice(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: int
+    message: dict[str, Any]
+    finish_reason: str | None = None
+
+
+class UsageView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: str = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: UsageView | None = None
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: dict[str, Any] | None = None
+
+
+class ResponsesRequest(StrictBody):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=3, max_length=200)
+    input: str | list[dict[str, Any]] = Field(..., description="a string, or a list of input items / messages")
+    instructions: str | None = None
+    max_output_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000, description="accepted as an alias of max_output_tokens")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    response_format: dict[str, Any] | None = None
+    text: TextFormat | None = None
+    stream: bool = False
+
+    @field_validator("stream")
+    @classmethod
+    def _no_stream(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("streaming is not supported on /v1/responses yet: use /v1/chat/completions with stream=true")
+        return value
+
+
+class ResponsesResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: str = "response"
+    created_at: int
+    status: str
+    model: str
+    output: list[dict[str, Any]]
+    output_text: str
+    usage: dict[str, Any]
+
+
+class ImageRequest(StrictBody):
+    prompt: str = Field(..., min_length=1, max_length=4000)
+    model: str = Field("openai/dall-e-3", min_length=3, max_length=200)
+    n: int = Field(1, ge=1, le=4)
+    size: str = Field("1024x1024", pattern=r"^\d{2,4}x\d{2,4}$|^auto$")
+    quality: str | None = Field(None, max_length=20)
+    style: str | None = Field(None, max_length=20)
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = Field(None, max_length=200)
+
+
+class ImageData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImageGenerateResponse(BaseModel):
+    success: bool = True
+    created: int
+    model: str
+    data: list[ImageData]
+    cost: Money
+
+
+class OpenAIImagesResponse(BaseModel):
+    created: int
+    data: list[ImageData]
+
+
+class LicenseChatRequest(StrictBody):
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=2000)
+    api_provider: Literal["openai", "anthropic", "deepseek"] = "openai"
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, description="the provider's model name, e.g. gpt-4o-mini")
+    max_tokens: int | None = Field(None, ge=1, le=100_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class LicenseChatResponse(BaseModel):
+    status: str = "success"
+    provider: str
+    model: str
+    response: str
+    choices: list[ChatChoice]
+    usage: UsageView
+    cost_eur: Money
+    currency: str
+
+
+class CreateSessionRequest(StrictBody):
+    name: str = Field("New chat", min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+
+
+class CreateSessionResponse(BaseModel):
+    success: bool = True
+    session_id: int
+    name: str
+    description: str | None = None
+    created_at: str
+
+
+class SessionSummary(BaseModel):
+    id: int
+    name: str
+    description: str | None = None
+    message_count: int
+    created_at: str
+    updated_at: str
+
+
+class SessionList(BaseModel):
+    success: bool = True
+    data: list[SessionSummary]
+    count: int
+
+
+class SessionMessage(BaseModel):
+    id: int
+    role: str
+    content: str
+    model: str | None = None
+    created_at: str
+
+
+class SessionDetail(SessionSummary):
+    messages: list[SessionMessage]
+
+
+class SessionResponse(BaseModel):
+    success: bool = True
+    session: SessionDetail

@@ -1,0 +1,43 @@
+"""Catalog views: filtering and paging (no HTTP here)."""
+
+from __future__ import annotations
+
+from gateway_common import catalog
+from gateway_common.catalog import ModelEntry
+from gateway_common.errors import BadRequest
+from gateway_common.providers.config import GATEWAYS, PROVIDERS
+
+GATEWAY_CHOICES = (*GATEWAYS, "all")
+
+
+def gateways_of(entry: ModelEntry) -> list[str]:
+    return sorted({r.provider for r in entry.routes})
+
+
+def list_models(provider: str | None) -> list[ModelEntry]:
+    entries = sorted(catalog.models().values(), key=lambda e: e.id)
+    if provider:
+        slug = provider.strip().lower()
+        known = {e.provider for e in entries} | set(PROVIDERS)
+        if slug not in known:
+            raise BadRequest(f"Unknown provider '{provider}': one of {', '.join(sorted(known))}")
+        # a vendor (openai, anthropic, …) or a gateway that routes the model (openrouter, portkey, featherless, chutes)
+        entries = [e for e in entries if e.provider == slug or slug in gateways_of(e)]
+    return entries
+
+
+def list_providers(moderated_only: bool, gateway: str | None) -> list[tuple[catalog.ProviderInfo, int]]:
+    if gateway and gateway.lower() not in GATEWAY_CHOICES:
+        raise BadRequest(f"query parameter 'gateway': one of {', '.join(GATEWAY_CHOICES)}")
+    models = list(catalog.models().values())
+    out = []
+    for info in catalog.providers():
+        if moderated_only and not info.moderated:
+            continue
+        mine = [m for m in models if m.provider == info.slug]
+        if gateway and gateway.lower() != "all":
+            mine = [m for m in mine if gateway.lower() in gateways_of(m)]
+            if not mine:
+                continue
+        out.append((info, len(mine)))
+    return out

@@ -1,0 +1,1 @@
+"""Scheduled job: release reservations of crashed invocations."""

@@ -1,0 +1,169 @@
+"""The model catalog: a bundled snapshot (catalog.json) overlaid with what the scheduled refresh stored.
+
+Entries use OpenRouter's field names (``id``, ``name``, ``context_length``, ``pricing`` in USD per token as decimal
+strings, ``top_provider``) plus ``provider`` (the vendor, first part of ``vendor/model``) and ``routes``: the upstream
+providers that can serve the model, in order of preference, each with the provider's own model id.
+
+The refresh function (functions/catalog_refresh) writes one item per model to CatalogTable (``model_id`` + ``data``
+JSON). Reads of the overlay are cached per process for ``OVERLAY_TTL_SECONDS``, so a warm request makes no catalog call.
+
+Plans priced in EUR convert the USD prices with the fixed rate ``settings.usd_to_eur`` (env ``USD_TO_EUR_RATE``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .errors import BadRequest
+
+CATALOG_TABLE = "CatalogTable"
+OVERLAY_TTL_SECONDS = 300.0
+
+
+class Pricing(BaseModel):
+    prompt: Decimal = Decimal("0")
+    completion: Decimal = Decimal("0")
+    request: Decimal = Decimal("0")
+    image: Decimal = Decimal("0")
+
+
+class TopProvider(BaseModel):
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    is_moderated: bool = False
+
+
+class Route(BaseModel):
+    provider: str
+    model: str
+
+
+class ModelEntry(BaseModel):
+    id: str
+    name: str
+    provider: str
+    description: str = ""
+    context_length: int = 0
+    pricing: Pricing = Field(default_factory=Pricing)
+    top_provider: TopProvider = Field(default_factory=TopProvider)
+    architecture: dict[str, Any] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+
+    @property
+    def is_image(self) -> bool:
+        return str(self.architecture.get("modality", "")).endswith("->image")
+
+    def max_output(self) -> int:
+        limit = self.top_provider.max_completion_tokens or 4096
+        return max(limit, 1)
+
+
+class ProviderInfo(BaseModel):
+    slug: str
+    name: str
+    description: str
+    official_url: str
+    moderated: bool = False
+    gateways: list[str] = Field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> tuple[dict[str, ModelEntry], list[ProviderInfo]]:
+    raw = json.loads(Path(__file__).with_name("catalog.json").read_text())
+    models = {m["id"]: ModelEntry.model_validate(m) for m in raw["data"]}
+    providers = [ProviderInfo.model_validate(p) for p in raw["providers"]]
+    return models, providers
+
+
+_overlay: dict[str, ModelEntry] = {}
+_overlay_until = 0.0
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    global _overlay_until
+    with _lock:
+        _overlay.clear()
+        _overlay_until = 0.0
+
+
+def _load_overlay() -> dict[str, ModelEntry]:
+    global _overlay_until
+    now = time.monotonic()
+    if now < _overlay_until:
+        return _overlay
+    fresh: dict[str, ModelEntry] = {}
+    try:
+        from . import db
+
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = db.table(CATALOG_TABLE).scan(**kwargs)
+            for item in page.get("Items", []):
+                try:
+                    fresh[item["model_id"]] = ModelEntry.model_validate(json.loads(item["data"]))
+                except (KeyError, ValueError):
+                    continue
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except Exception:  # noqa: BLE001 - the bundled snapshot always serves; the overlay is an improvement
+        fresh = dict(_overlay)
+    with _lock:
+        _overlay.clear()
+        _overlay.update(fresh)
+        _overlay_until = now + OVERLAY_TTL_SECONDS
+    return _overlay
+
+
+def models() -> dict[str, ModelEntry]:
+    bundled, _ = _bundled()
+    overlay = _load_overlay()
+    if not overlay:
+        return bundled
+    merged = dict(bundled)
+    merged.update(overlay)
+    return merged
+
+
+def providers() -> list[ProviderInfo]:
+    return list(_bundled()[1])
+
+
+def get_model(model_id: str) -> ModelEntry:
+    entry = models().get(model_id)
+    if entry is None:
+        raise BadRequest(
+            f"Unknown model '{model_id}': use a 'vendor/model' id from GET /v1/models (e.g. 'openai/gpt-4o-mini')",
+            code="model_not_found",
+        )
+    return entry
+
+
+def usd_rate(currency: str) -> Decimal:
+    """Units of ``currency`` per USD (fixed rates; prices in the catalog are USD)."""
+    from .settings import get_settings
+
+    currency = currency.lower()
+    if currency == "usd":
+        return Decimal("1")
+    if currency == "eur":
+        return get_settings().usd_to_eur
+    raise BadRequest(f"Unsupported currency '{currency}'")
+
+
+def token_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int, currency: str = "usd") -> Decimal:
+    usd = entry.pricing.prompt * prompt_tokens + entry.pricing.completion * completion_tokens + entry.pricing.request
+    return usd * usd_rate(currency)
+
+
+def image_cost(entry: ModelEntry, images: int, currency: str = "usd") -> Decimal:
+    return entry.pricing.image * images * usd_rate(currency)

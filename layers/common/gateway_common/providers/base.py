@@ -1,0 +1,111 @@
+"""Types shared by the adapters: usage, results, and the provider error that routing understands."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    provider_cost: Decimal | None = None  # what the provider says it charged (OpenRouter usage.cost), USD
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_openai(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens}
+
+
+@dataclass
+class Completion:
+    body: dict[str, Any]  # an OpenAI chat.completion object
+    usage: Usage
+    provider: str
+    route: str  # "<provider>:<upstream model>"
+
+
+@dataclass
+class ImageResult:
+    data: list[dict[str, Any]]  # OpenAI image objects: {"url"| "b64_json", "revised_prompt"}
+    images: int
+    provider: str
+    route: str
+    created: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """An upstream failure. ``retryable`` ones (429, 5xx, timeouts, connection errors) move on to a retry/next route."""
+
+    def __init__(self, provider: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+    def describe(self) -> str:
+        where = f"HTTP {self.status}" if self.status else "no response"
+        return f"{self.provider} ({where}): {self.message}"
+
+
+class StreamBroken(Exception):
+    """The upstream stream failed after the first chunk reached the client (no retry is possible then)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500 or status in (404, 408)
+
+
+def message_text(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return str(content)
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """A deliberately generous estimate (about 3 characters a token, plus per-message overhead): used to reserve."""
+    chars = sum(len(message_text(m.get("content"))) + len(str(m.get("name", ""))) for m in messages)
+    return math.ceil(chars / 3) + 4 * len(messages) + 3
+
+
+def estimate_text_tokens(text: str) -> int:
+    """Estimate of produced tokens when the provider reports none (about 4 characters a token)."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def error_message(payload: Any, fallback: str) -> str:
+    if isinstance(payload, dict):
+        err = payload.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:500]
+        if isinstance(err, str):
+            return err[:500]
+        if payload.get("message"):
+            return str(payload["message"])[:500]
+        if payload.get("detail"):
+            return str(payload["detail"])[:500]
+    return fallback[:500]

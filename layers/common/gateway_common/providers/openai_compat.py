@@ -1,0 +1,150 @@
+"""The OpenAI-compatible adapter (OpenRouter, Portkey, Featherless, Chutes, OpenAI, DeepSeek)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from .base import Completion, ImageResult, ProviderError, StreamBroken, Usage, error_message, retryable_status
+from .config import ProviderConfig
+from .http import client
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict) or "prompt_tokens" not in raw:
+        return None
+    cost = raw.get("cost")
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        provider_cost=Decimal(str(cost)) if cost is not None else None,
+    )
+
+
+def _transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    return ProviderError(provider, f"{kind}: {type(exc).__name__}", retryable=True)
+
+
+async def _raise_for_status(provider: str, response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    raw = await response.aread()
+    try:
+        payload: Any = json.loads(raw)
+    except ValueError:
+        payload = None
+    message = error_message(payload, raw.decode(errors="replace") or response.reason_phrase)
+    raise ProviderError(provider, message, status=response.status_code, retryable=retryable_status(response.status_code))
+
+
+def _body(config: ProviderConfig, upstream_model: str, request: dict[str, Any], stream: bool) -> dict[str, Any]:
+    body = {k: v for k, v in request.items() if v is not None}
+    body["model"] = upstream_model
+    body["stream"] = stream
+    if stream:
+        body["stream_options"] = {"include_usage": True}  # usage is metered from the provider whenever it gives it
+    else:
+        body.pop("stream_options", None)
+    if config.wants_usage_include:
+        body["usage"] = {"include": True}
+    return body
+
+
+async def complete(config: ProviderConfig, key: str | None, upstream_model: str, request: dict[str, Any]) -> Completion:
+    try:
+        response = await client().post(
+            f"{config.url()}/chat/completions", json=_body(config, upstream_model, request, False), headers=config.headers(key)
+        )
+    except httpx.HTTPError as exc:
+        raise _transport_error(config.slug, exc) from None
+    await _raise_for_status(config.slug, response)
+    try:
+        data = response.json()
+        data["choices"]
+    except (ValueError, KeyError, TypeError):
+        raise ProviderError(config.slug, "malformed response body", status=response.status_code, retryable=True) from None
+    usage = _usage(data.get("usage"))
+    return Completion(body=data, usage=usage or Usage(estimated=True), provider=config.slug,
+                      route=f"{config.slug}:{upstream_model}")
+
+
+async def stream(
+    config: ProviderConfig, key: str | None, upstream_model: str, request: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield chat.completion.chunk dicts. Errors before the first chunk are ProviderError (retryable ones can move to
+    another route); a failure after it is StreamBroken."""
+    http = client()
+    started = False
+    try:
+        req = http.build_request("POST", f"{config.url()}/chat/completions",
+                                 json=_body(config, upstream_model, request, True), headers=config.headers(key))
+        response = await http.send(req, stream=True)
+    except httpx.HTTPError as exc:
+        raise _transport_error(config.slug, exc) from None
+    try:
+        await _raise_for_status(config.slug, response)
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
+                message = error_message(chunk, "stream error")
+                if started:
+                    raise StreamBroken(f"{config.slug}: {message}")
+                raise ProviderError(config.slug, message, retryable=True)
+            started = True
+            yield chunk
+        if started:
+            raise StreamBroken(f"{config.slug}: the stream ended without [DONE]")
+        raise ProviderError(config.slug, "the stream ended before any data", retryable=True)
+    except httpx.HTTPError as exc:
+        if started:
+            raise StreamBroken(f"{config.slug}: the upstream stream broke ({type(exc).__name__})") from None
+        raise _transport_error(config.slug, exc) from None
+    finally:
+        await response.aclose()
+
+
+def usage_of_chunk(chunk: dict[str, Any]) -> Usage | None:
+    return _usage(chunk.get("usage"))
+
+
+async def images(config: ProviderConfig, key: str | None, upstream_model: str, request: dict[str, Any]) -> ImageResult:
+    body = {k: v for k, v in request.items() if v is not None}
+    body["model"] = upstream_model
+    try:
+        response = await client().post(f"{config.url()}/images/generations", json=body, headers=config.headers(key))
+    except httpx.HTTPError as exc:
+        raise _transport_error(config.slug, exc) from None
+    await _raise_for_status(config.slug, response)
+    try:
+        data = response.json()
+        items = list(data["data"])
+    except (ValueError, KeyError, TypeError):
+        raise ProviderError(config.slug, "malformed image response", status=response.status_code, retryable=True) from None
+    return ImageResult(data=items, images=len(items), provider=config.slug, route=f"{config.slug}:{upstream_model}",
+                       created=int(data.get("created") or 0))
+
+
+async def list_models(config: ProviderConfig, key: str | None) -> list[dict[str, Any]]:
+    try:
+        response = await client().get(f"{config.url()}/models", headers=config.headers(key))
+    except httpx.HTTPError as exc:
+        raise _transport_error(config.slug, exc) from None
+    await _raise_for_status(config.slug, response)
+    data = response.json()
+    return list(data.get("data", [])) if isinstance(data, dict) else []
+
+
+__all__ = ["StreamBroken", "complete", "images", "list_models", "stream", "usage_of_chunk"]

@@ -1,0 +1,158 @@
+"""Routing: which upstream routes serve a model, retries with backoff, fallback to the next route.
+
+A model's routes come from the catalog in preference order. Routes whose provider has no credentials are skipped.
+With none left: locally the sandbox serves the request (``Target.sandbox_fallback``), in AWS it is a 503 naming the
+providers to configure. On 429, 5xx, timeouts and connection errors a route is retried once after a backoff
+(``settings.upstream_backoff_seconds`` x 2^attempt), then the next route is tried. A provider's 400/422 is the
+caller's mistake and is returned as a 400 at once; other failures end as one 502 that lists what each route said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog import ModelEntry
+from ..errors import BadRequest, ServiceUnavailable, UpstreamError
+from ..observability import logger
+from ..settings import get_settings
+from . import anthropic, openai_compat, sandbox
+from .base import Completion, ImageResult, ProviderError
+from .config import PROVIDERS, ProviderConfig
+
+ATTEMPTS_PER_ROUTE = 2
+
+
+@dataclass(frozen=True)
+class Target:
+    config: ProviderConfig
+    upstream_model: str
+    key: str | None = None
+    sandbox_fallback: bool = False  # served by the sandbox because the real providers have no credentials (local only)
+
+    @property
+    def provider(self) -> str:
+        return self.config.slug
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.config.kind == "sandbox"
+
+
+SANDBOX = Target(PROVIDERS["sandbox"], "sandbox")
+
+
+def plan(entry: ModelEntry, *, sandbox_only: bool = False, images: bool = False) -> list[Target]:
+    """The targets to try for a model, in order."""
+    if sandbox_only:
+        return [SANDBOX]
+    targets: list[Target] = []
+    missing: list[str] = []
+    for route in entry.routes:
+        config = PROVIDERS.get(route.provider)
+        if config is None:
+            continue
+        if config.kind == "sandbox":
+            targets.append(SANDBOX)
+            continue
+        if images and not config.supports_images:
+            continue
+        key = config.api_key()
+        if not key:
+            missing.append(config.secret or config.slug)
+            continue
+        targets.append(Target(config, route.model, key))
+    if targets:
+        return targets
+    if get_settings().is_local:
+        return [Target(PROVIDERS["sandbox"], "sandbox", sandbox_fallback=True)]
+    if not missing:
+        raise ServiceUnavailable(f"No upstream provider serves '{entry.id}' in this deployment", code="provider_unavailable")
+    raise ServiceUnavailable(
+        f"Model '{entry.id}' is unavailable: its provider is not configured (missing {', '.join(missing)})",
+        code="provider_not_configured",
+    )
+
+
+async def _backoff(attempt: int) -> None:
+    delay = get_settings().upstream_backoff_seconds * (2**attempt)
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _final_error(model: str, errors: list[ProviderError]) -> Exception:
+    summary = "; ".join(e.describe() for e in errors[-4:]) or "no route answered"
+    return UpstreamError(f"Model '{model}' failed upstream after retries and fallback: {summary}", code="upstream_error")
+
+
+def _client_error(error: ProviderError) -> BadRequest | None:
+    if error.status in (400, 413, 422):
+        return BadRequest(f"The provider rejected the request ({error.provider}): {error.message}", code="upstream_bad_request")
+    return None
+
+
+async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
+    errors: list[ProviderError] = []
+    for target in targets:
+        for attempt in range(ATTEMPTS_PER_ROUTE):
+            try:
+                return target, await call(target)
+            except ProviderError as exc:
+                errors.append(exc)
+                logger.warning("upstream failure",
+                               extra={"provider": exc.provider, "status": exc.status, "retryable": exc.retryable})
+                bad = _client_error(exc)
+                if bad is not None:
+                    raise bad from None
+                if not exc.retryable:
+                    break  # e.g. 401/403: this route's credentials are refused; try the next route
+                if attempt + 1 < ATTEMPTS_PER_ROUTE:
+                    await _backoff(attempt)
+    raise _final_error(model, errors)
+
+
+async def complete(targets: list[Target], request: dict[str, Any]) -> tuple[Target, Completion]:
+    async def call(target: Target) -> Completion:
+        if target.is_sandbox:
+            return await sandbox.complete(request)
+        if target.config.kind == "anthropic":
+            return await anthropic.complete(target.config, target.key, target.upstream_model, request)
+        return await openai_compat.complete(target.config, target.key, target.upstream_model, request)
+
+    return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]
+
+
+def _stream_of(target: Target, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    if target.is_sandbox:
+        return sandbox.stream(request)
+    if target.config.kind == "anthropic":
+        return anthropic.stream(target.config, target.key, target.upstream_model, request)
+    return openai_compat.stream(target.config, target.key, target.upstream_model, request)
+
+
+async def open_stream(
+    targets: list[Target], request: dict[str, Any]
+) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:
+    """Start a stream on the first route that yields a first chunk (retries and fallback happen only before it)."""
+
+    async def call(target: Target) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+        iterator = _stream_of(target, request)
+        try:
+            first = await iterator.__anext__()
+        except StopAsyncIteration:
+            raise ProviderError(target.provider, "empty stream", retryable=True) from None
+        return first, iterator
+
+    target, (first, iterator) = await _attempts(targets, request.get("model", ""), call)
+    return target, first, iterator
+
+
+async def images(targets: list[Target], request: dict[str, Any]) -> tuple[Target, ImageResult]:
+    async def call(target: Target) -> ImageResult:
+        if target.is_sandbox:
+            return await sandbox.images(request)
+        return await openai_compat.images(target.config, target.key, target.upstream_model, request)
+
+    return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]
