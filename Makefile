@@ -7,7 +7,7 @@ PORT ?= 8000
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install run test lint validate build bench clean
+.PHONY: install run test lint validate build bench clean rollup
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ validate: install ## sam validate --lint (no AWS account needed)
 
 build: install ## sam build for python3.13/arm64 without Docker
 	$(VENV)/bin/sam build
+
+rollup: ## run the usage rollup job once, inside the running `make run` (it also runs every LOCAL_JOB_INTERVAL s)
+	curl -sS -X POST http://127.0.0.1:$(PORT)/local/jobs/RollupFunction; echo
 
 bench: install ## benchmarks against a local server started by each script
 	$(PY) -m bench.balance

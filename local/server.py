@@ -5,25 +5,27 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import embedded
 from .paths import ROOT
 
-KEYS_FILE = ROOT / ".gateway" / "dev-keys.json"
+# GATEWAY_KEYS_FILE moves it (tests that start servers in parallel each use their own file).
+KEYS_FILE = Path(os.environ.get("GATEWAY_KEYS_FILE") or ROOT / ".gateway" / "dev-keys.json")
 
 
 def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     host = os.environ.get("HOST", "127.0.0.1")
     mock = embedded.start()
-    from . import gateway_app, jobs, seed
+    from . import gateway_app, job_trigger, jobs, seed
 
     keys = seed.seed_demo()
     KEYS_FILE.parent.mkdir(parents=True, exist_ok=True)
     KEYS_FILE.write_text(json.dumps(keys, indent=2) + "\n")
     KEYS_FILE.chmod(0o600)
     base = f"http://{host}:{port}"
-    print(f"\nAI gateway (local) on {base}   docs: {base}/docs   keys saved to {KEYS_FILE.relative_to(ROOT)}")
+    print(f"\nAI gateway (local) on {base}   docs: {base}/docs   keys saved to {KEYS_FILE}")
     for name, info in keys.items():
         print(f"  {name:<16} {info['key']}   ({info['about']})")
     print(f'\n  curl -H "Authorization: Bearer {keys["live"]["key"]}" {base}/user/balance\n', flush=True)
@@ -32,7 +34,9 @@ def main() -> None:
 
     stop_jobs = jobs.start_background_jobs()
     try:
-        uvicorn.run(gateway_app.build_app(), host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+        app = gateway_app.build_app()
+        app.include_router(job_trigger.router)  # POST /local/jobs/<LogicalId>: `make rollup`
+        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
     finally:
         stop_jobs()
         if mock is not None:

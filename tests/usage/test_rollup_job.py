@@ -153,7 +153,7 @@ class FakeStreams:
             position = shard["seqs"].index(kwargs["SequenceNumber"]) + 1
         return {"ShardIterator": f"{kwargs['ShardId']}|{position}"}
 
-    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
         shard_id, position = ShardIterator.split("|")
         shard, start = self.shards[shard_id], int(position)
         chunk = list(zip(shard["seqs"], shard["records"], strict=True))[start:start + 3]
