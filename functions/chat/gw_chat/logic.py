@@ -23,7 +23,6 @@ from gateway_common import catalog, metering, ratelimit, trials
 from gateway_common.auth import Caller
 from gateway_common.catalog import ModelEntry
 from gateway_common.errors import BadRequest, Forbidden, GatewayError
-from gateway_common.money import quantize_credits
 from gateway_common.observability import logger
 from gateway_common.parallel import Step
 from gateway_common.providers import routing
@@ -110,7 +109,6 @@ def begin(
             body["max_tokens"] = max_out  # the upstream can never produce more than what was reserved
         prompt_estimate = estimate_prompt_tokens(body["messages"])
         max_cost = catalog.token_cost(entry, prompt_estimate, max_out, currency)
-    max_cost = quantize_credits(max_cost)
     request_id = request_id or new_request_id()
     plan = caller.plan
     if caller.is_sandbox or max_cost <= 0:
@@ -163,7 +161,6 @@ def finish(
         cost = catalog.image_cost(call.entry, call.images, currency)
     else:
         cost = catalog.token_cost(call.entry, usage.prompt_tokens, usage.completion_tokens, currency)
-    cost = quantize_credits(cost)
     record = UsageRecord(
         user_id=call.caller.user_id, request_id=call.request_id, key_id=call.caller.key.key_id, plan_id=call.caller.plan.id,
         endpoint=call.endpoint, model=call.model, provider=target.provider if target else "none",

@@ -6,6 +6,7 @@ Reservation (one TransactWriteItems, run in the same parallel round trip as the 
                       ``attribute_not_exists(budget_left) OR budget_left >= c`` (else 402 "Monthly budget exceeded");
   * plus the reservation item in ReservationsTable (``reservation_id`` = request id), which carries ``open_shard="open"``
     and ``deadline`` while open (sparse index ``open-by-deadline``: the sweep finds expired ones with one Query).
+Amounts are exact Decimals (price x tokens, never rounded), so the usage records add up to the balance change.
 ``c`` is the request's maximum cost: estimated prompt tokens + max_tokens (capped by the model's output limit) at the
 catalog price, in the plan's currency. Sandbox keys and free models reserve nothing ("free" mode).
 
@@ -40,7 +41,6 @@ from botocore.exceptions import ClientError
 
 from . import db, ratelimit, usage
 from .errors import PaymentRequired
-from .money import quantize_credits
 from .parallel import Step
 from .timeutil import iso_now, now_ts
 
@@ -239,7 +239,6 @@ def settle(res: Reservation, record: usage.UsageRecord, extra_items: list[dict[s
 
     Returns False when this reservation was already settled (a retried settle): nothing changes then.
     """
-    record.cost = quantize_credits(record.cost)
     items: list[dict[str, Any]] = []
     if res.mode != "free":
         items.append({"Update": {

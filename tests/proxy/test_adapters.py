@@ -1,0 +1,204 @@
+"""Provider adapters against the real wire formats (respx): JSON and SSE for OpenAI-compatible and Anthropic APIs,
+provider errors, retry after a 503, fallback from a dead route, a stream cut mid-way (error event, partial bill)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import respx
+
+from gateway_common import db, users
+from gateway_common.usage import recent_for_user
+from tests.helpers import assert_error, bearer
+
+from .wire import anthropic_message, anthropic_sse, openai_completion, openai_sse, sse_events
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+OPENROUTER = "https://openrouter.ai/api/v1/chat/completions"
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+MINI_PROMPT = Decimal("0.00000015")
+MINI_COMPLETION = Decimal("0.0000006")
+
+
+def chat(client, key, **body):
+    payload = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}], **body}
+    return client.post("/v1/chat/completions", headers=bearer(key), json=payload)
+
+
+def only_usage(user_id):
+    records = recent_for_user(user_id)
+    assert len(records) == 1, records
+    return records[0]
+
+
+@respx.mock
+def test_openai_json_is_relayed_metered_and_charged_exactly(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion(prompt=12, completion=9)))
+    response = chat(client, payer["key"], max_tokens=50, temperature=0.2)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "openai/gpt-4o-mini"
+    assert body["choices"][0]["message"]["content"] == "Hello! How can I help you today?"
+    assert body["usage"]["prompt_tokens"] == 12 and body["usage"]["total_tokens"] == 21
+    assert response.headers["x-gateway-provider"] == "openai"
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["model"] == "gpt-4o-mini" and sent["max_tokens"] == 50 and sent["temperature"] == 0.2
+    assert route.calls.last.request.headers["authorization"] == "Bearer sk-test-openai"
+
+    cost = 12 * MINI_PROMPT + 9 * MINI_COMPLETION
+    user = users.get_user(payer["user_id"])
+    assert user.available == Decimal("10.00") - cost and user.reserved == 0
+    record = only_usage(payer["user_id"])
+    assert record["cost"] == cost and record["provider"] == "openai" and record["route"] == "openai:gpt-4o-mini"
+    assert record["prompt_tokens"] == 12 and record["completion_tokens"] == 9 and record["estimated"] is False
+    assert record["status"] == "success" and record["key_id"] == payer["key_id"]
+
+
+@respx.mock
+def test_openrouter_reported_cost_is_stored_beside_ours(client, payer, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")  # only OpenRouter configured: the model's second route
+    route = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(cost=0.0000072)))
+    assert chat(client, payer["key"]).status_code == 200
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["model"] == "openai/gpt-4o-mini" and sent["usage"] == {"include": True}
+    assert route.calls.last.request.headers["x-title"] == "AI Gateway"
+    record = only_usage(payer["user_id"])
+    assert record["provider"] == "openrouter" and record["provider_cost"] == Decimal("0.0000072")
+    assert record["cost"] == 12 * MINI_PROMPT + 9 * MINI_COMPLETION
+
+
+@respx.mock
+def test_openai_sse_is_relayed_with_usage_in_the_last_chunk(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hel", "lo", "!"], prompt=10, completion=3),
+                                                        headers={"content-type": "text/event-stream"}))
+    response = chat(client, payer["key"], stream=True, stream_options={"include_usage": True})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    assert events[-1] == "[DONE]"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in events[:-1] if c["choices"])
+    assert text == "Hello!"
+    assert events[-2]["choices"] == [] and events[-2]["usage"] == {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+    assert all(e["model"] == "openai/gpt-4o-mini" for e in events[:-1])
+    record = only_usage(payer["user_id"])
+    assert record["stream"] is True and record["completion_tokens"] == 3 and record["estimated"] is False
+    assert record["cost"] == 10 * MINI_PROMPT + 3 * MINI_COMPLETION
+
+
+@respx.mock
+def test_stream_without_include_usage_sends_no_usage_chunk_but_still_meters(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hi"], prompt=10, completion=1)))
+    events = sse_events(chat(client, payer["key"], stream=True).text)
+    assert all(e == "[DONE]" or e["choices"] for e in events)
+    assert json.loads(route.calls.last.request.content)["stream_options"] == {"include_usage": True}  # we always ask
+    assert only_usage(payer["user_id"])["total_tokens"] == 11
+
+
+@respx.mock
+def test_anthropic_json_both_directions(client, payer, providers):
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message(input_tokens=14, output_tokens=8)))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "max_tokens": 200, "stop": "END",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
+    })
+    assert response.status_code == 200, response.text
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["model"] == "claude-3-5-haiku-20241022" and sent["system"] == "Be brief."
+    assert sent["messages"] == [{"role": "user", "content": "Hello"}] and sent["max_tokens"] == 200
+    assert sent["stop_sequences"] == ["END"]
+    headers = route.calls.last.request.headers
+    assert headers["x-api-key"] == "sk-ant-test" and headers["anthropic-version"] == "2023-06-01"
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"] == "Hi! I'm Claude."
+    assert body["choices"][0]["finish_reason"] == "stop" and body["usage"]["total_tokens"] == 22
+    assert response.headers["x-gateway-provider"] == "anthropic"
+    assert only_usage(payer["user_id"])["cost"] == 14 * Decimal("0.0000008") + 8 * Decimal("0.000004")
+
+
+@respx.mock
+def test_anthropic_sse_events_become_openai_chunks(client, payer, providers):
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=anthropic_sse(["Hello", " there"], 25, 15)))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "Hi"}],
+    })
+    events = sse_events(response.text)
+    assert events[-1] == "[DONE]"
+    chunks = [e for e in events[:-1] if e["choices"]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "Hello there"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert events[-2]["usage"] == {"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}
+    assert only_usage(payer["user_id"])["cost"] == 25 * Decimal("0.0000008") + 15 * Decimal("0.000004")
+
+
+@respx.mock
+def test_provider_400_is_a_clean_400_and_not_charged(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(400, json={"error": {
+        "message": "Invalid 'messages[0].content': string too long.", "type": "invalid_request_error", "code": None}}))
+    response = chat(client, payer["key"])
+    assert_error(response, 400, "openai", "string too long")
+    assert users.get_user(payer["user_id"]).available == Decimal("10.00")
+    record = only_usage(payer["user_id"])
+    assert record["status"] == "error" and record["cost"] == 0
+
+
+@respx.mock
+def test_a_503_is_retried_then_succeeds_on_the_same_route(client, payer, providers):
+    route = respx.post(OPENAI).mock(side_effect=[
+        httpx.Response(503, json={"error": {"message": "The server is overloaded"}}),
+        httpx.Response(200, json=openai_completion()),
+    ])
+    response = chat(client, payer["key"])
+    assert response.status_code == 200 and route.call_count == 2
+    assert response.headers["x-gateway-provider"] == "openai"
+    assert only_usage(payer["user_id"])["status"] == "success"
+
+
+@respx.mock
+def test_a_dead_route_falls_back_to_the_next_one(client, payer, providers):
+    dead = respx.post(OPENAI).mock(side_effect=httpx.ConnectError("connection refused"))
+    live = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="from openrouter")))
+    response = chat(client, payer["key"])
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "from openrouter"
+    assert response.headers["x-gateway-provider"] == "openrouter"
+    assert dead.call_count == 2 and live.call_count == 1  # one retry on the dead route, then fallback
+    assert only_usage(payer["user_id"])["route"] == "openrouter:openai/gpt-4o-mini"
+
+
+@respx.mock
+def test_every_route_failing_is_a_502_naming_them_and_nothing_is_charged(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(500, json={"error": {"message": "boom"}}))
+    respx.post(OPENROUTER).mock(return_value=httpx.Response(429, json={"error": {"message": "Rate limit exceeded"}}))
+    response = chat(client, payer["key"])
+    body = assert_error(response, 502, "openai/gpt-4o-mini", "openai (HTTP 500)", "openrouter (HTTP 429)")
+    assert body["error"]["code"] == "upstream_error"
+    user = users.get_user(payer["user_id"])
+    assert user.available == Decimal("10.00") and user.reserved == 0
+    assert only_usage(payer["user_id"])["cost"] == 0
+
+
+@respx.mock
+def test_stream_cut_midway_sends_an_error_event_and_bills_what_was_produced(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Once upon ", "a time"], done=False)))
+    response = chat(client, payer["key"], stream=True)
+    events = sse_events(response.text)
+    assert "[DONE]" not in events
+    assert events[-1]["error"]["code"] == "upstream_stream_broken" and "broke" in events[-1]["error"]["message"]
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "Once upon a time"
+    record = only_usage(payer["user_id"])
+    assert record["status"] == "partial" and record["estimated"] is True
+    assert record["completion_tokens"] == 4  # "Once upon a time": 16 characters, about 4 tokens
+    assert record["cost"] > 0
+    user = users.get_user(payer["user_id"])
+    assert user.reserved == 0 and user.available == Decimal("10.00") - record["cost"]
+
+
+@respx.mock
+def test_upstream_error_before_the_first_chunk_is_a_plain_http_error(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(401, json={"error": {"message": "Incorrect API key provided"}}))
+    respx.post(OPENROUTER).mock(return_value=httpx.Response(401, json={"error": {"message": "No auth credentials found"}}))
+    response = chat(client, payer["key"], stream=True)
+    assert_error(response, 502, "Incorrect API key provided")
+    assert db.table("ReservationsTable").scan()["Items"][0]["state"] == "settled"
