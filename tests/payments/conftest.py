@@ -37,7 +37,7 @@ def make_user(dynamo: Any) -> Callable[..., dict[str, str]]:
         n = next(counter)
         user = users.create_user(username=name or f"user{n}", email=f"{name or 'user'}{n}@example.com", plan_id=1,
                                  currency=currency)
-        key, _ = apikeys.create_gw_key(user_id=user.user_id, key_name="k", environment="live")
-        return {"user_id": user.user_id, "key": key}
+        key, record = apikeys.create_gw_key(user_id=user.user_id, key_name="k", environment="live")
+        return {"user_id": user.user_id, "key": key, "key_id": record.key_id}
 
     return make
