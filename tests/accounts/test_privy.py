@@ -121,3 +121,11 @@ def test_suspended_account_cannot_sign_in(client, privy):
     body = client.post("/auth/privy", json={"token": privy.token("did:privy:dave")}).json()
     users.update_fields(body["user_id"], {"status": "suspended"})
     assert_error(client.post("/auth/privy", json={"token": privy.token("did:privy:dave")}), 401, "suspended")
+
+
+def test_auth_config_is_public_and_reveals_no_key(client, privy, monkeypatch):
+    body = client.get("/auth/config").json()
+    assert body == {"success": True, "privy_enabled": True, "privy_app_id": "clapp_test_gateway", "session_ttl_seconds": 3600}
+    assert "BEGIN PUBLIC KEY" not in str(body)
+    monkeypatch.setenv("PRIVY_VERIFICATION_KEY", "not a pem")
+    assert client.get("/auth/config").json()["privy_enabled"] is False

@@ -24,6 +24,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/plans"), ("GET", "/plans/{plan_id}"),
     ("GET", "/models"), ("GET", "/models/providers"), ("GET", "/ranking/models"),
     ("POST", "/auth/privy"),            # the Privy token is the credential
+    ("GET", "/auth/config"),            # public sign-in configuration (Privy app id)
     ("POST", "/api/stripe/webhook"),    # the Stripe signature is the credential
 })
 # Routes whose key travels in the path: a wrong key there is refused (401, or 404 "License not found" as in seed 003).

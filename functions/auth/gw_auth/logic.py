@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from gateway_common import apikeys, audit, plans, users
-from gateway_common.errors import Conflict, Unauthorized
+from gateway_common.errors import Conflict, GatewayError, Unauthorized
 from gateway_common.models import ApiKeyRecord, UserRecord
 from gateway_common.timeutil import now_ts
 
@@ -41,6 +41,18 @@ def session_ttl_seconds() -> int:
     except ValueError:
         ttl = DEFAULT_SESSION_TTL_SECONDS
     return min(max(ttl, MIN_SESSION_TTL_SECONDS), MAX_SESSION_TTL_SECONDS)
+
+
+def privy_app_id() -> str | None:
+    return os.environ.get("PRIVY_APP_ID", "").strip() or None
+
+
+def privy_configured() -> bool:
+    try:
+        privy.configuration()
+    except GatewayError:
+        return False
+    return True
 
 
 def user_id_for(did: str) -> str:

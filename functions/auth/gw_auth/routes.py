@@ -10,7 +10,7 @@ from gateway_common.timeutil import iso
 from gateway_common.web import request_meta
 
 from . import logic
-from .schemas import PrivySignInRequest, PrivySignInResponse
+from .schemas import AuthConfigResponse, PrivySignInRequest, PrivySignInResponse
 
 router = APIRouter(tags=["auth"])
 
@@ -33,3 +33,10 @@ def privy_sign_in(body: PrivySignInRequest, request: Request) -> PrivySignInResp
         trial_available=user.trial is None,
         is_new_user=result.created,
     )
+
+
+@router.get("/auth/config", response_model=AuthConfigResponse, summary="Sign-in configuration for frontends (public)")
+def auth_config() -> AuthConfigResponse:
+    app_id = logic.privy_app_id()
+    return AuthConfigResponse(privy_enabled=logic.privy_configured(), privy_app_id=app_id,
+                              session_ttl_seconds=logic.session_ttl_seconds())

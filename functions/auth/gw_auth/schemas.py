@@ -35,3 +35,10 @@ class PrivySignInResponse(BaseModel):
     subscription_status: str
     trial_available: bool
     is_new_user: bool
+
+
+class AuthConfigResponse(BaseModel):
+    success: bool = True
+    privy_enabled: bool = Field(description="Whether POST /auth/privy is configured here")
+    privy_app_id: str | None = Field(description="The Privy app id (public: the frontend's Privy client needs it)")
+    session_ttl_seconds: int = Field(description="Lifetime of the session key each sign-in returns")
