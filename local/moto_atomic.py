@@ -33,7 +33,25 @@ def install() -> None:
             if original is None:
                 continue
             setattr(cls, name, _locked(original))
+    _normalize_numbers()
     _patched = True
+
+
+def _normalize_numbers() -> None:
+    """Numbers as DynamoDB stores them: positional, never exponent notation. moto keeps the str() of a Decimal sum,
+    so 0.0000123 - 0.0000123 is stored as "0E-7", which its own next arithmetic fails to parse (int("0E-7"))."""
+    from decimal import Decimal
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original = DynamoType.__init__
+
+    def init(self: Any, type_as_dict: Any) -> None:
+        original(self, type_as_dict)
+        if self.type == "N" and isinstance(self.value, str) and ("E" in self.value or "e" in self.value):
+            self.value = format(Decimal(self.value), "f")
+
+    DynamoType.__init__ = init  # type: ignore[method-assign]
 
 
 def _locked(fn: Any) -> Any:
