@@ -85,3 +85,10 @@ def test_month_reset_is_the_first_of_next_month():
     dt = datetime(2026, 2, 14, 12, tzinfo=UTC)
     _, reset = ratelimit.window_bounds("month", dt.timestamp())
     assert datetime.fromtimestamp(reset, tz=UTC) == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_zero_limit_admits_nothing(dynamo):
+    with pytest.raises(RateLimited) as refused:
+        ratelimit.consume("key_z", "ai", {"minute": 0, "hour": 10}, ts=TS)
+    assert refused.value.headers["X-RateLimit-Limit"] == "0"
+    assert ratelimit.window_counts("key_z", "ai", ts=TS)["hour"] == 0

@@ -94,6 +94,8 @@ def _increment_step(subject: str, scope: str, window: str, limit: int, ts: float
     table = db.table(COUNTERS)
 
     def run() -> WindowState:
+        if limit <= 0:  # a zero limit admits nothing (the condition below would admit a first request)
+            raise _WindowFull(WindowState(window, limit, 0, reset_at))
         try:
             out = table.update_item(
                 Key=key,

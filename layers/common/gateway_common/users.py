@@ -6,6 +6,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import db
@@ -23,7 +24,9 @@ def new_user_id() -> str:
 
 def get_user(user_id: str, *, consistent: bool = True) -> UserRecord | None:
     item = db.table(USERS).get_item(Key={"user_id": user_id}, ConsistentRead=consistent).get("Item")
-    return UserRecord.model_validate(item) if item else None
+    if item is None or "owner_id" in item:  # an email claim item is not a user
+        return None
+    return UserRecord.model_validate(item)
 
 
 def require_user(user_id: str) -> UserRecord:
@@ -45,9 +48,11 @@ def create_user(
     subscription_status: str = "active",
     extra: dict[str, Any] | None = None,
 ) -> UserRecord:
-    """Create a user with zero credits (credits arrive through the ledger, so every credit has an entry)."""
-    if email and find_by_email(email) is not None:
-        raise Conflict(f"A user with email '{email}' already exists")
+    """Create a user with zero credits (credits arrive through the ledger, so every credit has an entry).
+
+    An email is unique: the user is written together with an ``email#<address>`` claim item in one transaction, so
+    two concurrent sign-ups with one address cannot both succeed (a GSI read first would race).
+    """
     now = iso_now()
     record = UserRecord(
         user_id=user_id or new_user_id(),
@@ -63,26 +68,47 @@ def create_user(
         role_assigned_at=now,
         extra=extra or {},
     )
-    try:
-        db.table(USERS).put_item(
-            Item=to_item(record.model_dump()), ConditionExpression="attribute_not_exists(user_id)"
+    serializer = TypeSerializer()
+    name = db.table_name(USERS)
+    items: list[dict[str, Any]] = [
+        {
+            "Put": {
+                "TableName": name,
+                "Item": {k: serializer.serialize(v) for k, v in to_item(record.model_dump()).items()},
+                "ConditionExpression": "attribute_not_exists(user_id)",
+            }
+        }
+    ]
+    if record.email:
+        items.append(
+            {
+                "Put": {
+                    "TableName": name,
+                    "Item": {"user_id": {"S": email_claim_id(record.email)}, "owner_id": {"S": record.user_id}},
+                    "ConditionExpression": "attribute_not_exists(user_id)",
+                }
+            }
         )
+    try:
+        db.client().transact_write_items(TransactItems=items)
     except ClientError as exc:
-        if db.is_conditional_failure(exc):
+        reasons = db.cancellation_reasons(exc)
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise Conflict(f"A user with email '{record.email}' already exists") from None
+        if reasons and reasons[0] == "ConditionalCheckFailed":
             raise Conflict(f"User '{record.user_id}' already exists") from None
         raise
     return record
 
 
+def email_claim_id(email: str) -> str:
+    return "email#" + email.lower()
+
+
 def find_by_email(email: str) -> UserRecord | None:
-    out = db.table(USERS).query(
-        IndexName="by-email",
-        KeyConditionExpression="email = :e",
-        ExpressionAttributeValues={":e": email.lower()},
-        Limit=1,
-    )
-    items = out.get("Items", [])
-    return get_user(items[0]["user_id"]) if items else None
+    """The user owning an email, through its claim item (a consistent read, unlike an index)."""
+    claim = db.table(USERS).get_item(Key={"user_id": email_claim_id(email)}, ConsistentRead=True).get("Item")
+    return get_user(claim["owner_id"]) if claim else None
 
 
 def update_fields(user_id: str, fields: dict[str, Any]) -> None:
