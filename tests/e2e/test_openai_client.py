@@ -1,0 +1,109 @@
+"""End to end: the official `openai` client against the gateway served by uvicorn on 127.0.0.1 (moto DynamoDB
+server, demo data). Without provider credentials the local gateway answers through the sandbox model."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from gateway_common import apikeys, plans, users
+from gateway_common.models import RateLimitOverride
+from local import seed
+from local.gateway_app import build_app
+from tests.servers import gateway_server, moto_server
+
+PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
+                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[dict[str, Any]]:
+    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
+    try:
+        with moto_server(), gateway_server(build_app()) as base:
+            yield {"base": base, "keys": seed.seed_demo()}
+    finally:
+        os.environ.update(saved)
+
+
+def client_for(gateway: dict[str, Any], key: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key=key, base_url=gateway["base"] + "/v1", max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(gateway: dict[str, Any]) -> openai.OpenAI:
+    return client_for(gateway, gateway["keys"]["live"]["key"])
+
+
+def test_models_list(live):
+    ids = [m.id for m in live.models.list()]
+    assert "openai/gpt-4o-mini" in ids and "anthropic/claude-3.5-haiku" in ids
+
+
+def test_chat_completion(live):
+    raw = live.chat.completions.with_raw_response.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hello gateway"}], max_tokens=20)
+    assert raw.headers["x-gateway-provider"] == "sandbox"
+    completion = raw.parse()
+    assert completion.model == "openai/gpt-4o-mini"
+    assert completion.choices[0].message.content.endswith("Hello gateway")
+    assert completion.usage.completion_tokens == 5 and completion.usage.total_tokens > 5
+
+
+def test_chat_completion_stream_has_usage_in_the_last_chunk(live):
+    stream = live.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "one two three four five"}],
+        stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.endswith("one two three four five")
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 8  # "Sandbox reply <digest>:" + five words
+
+
+def test_responses_create_sets_output_text(live):
+    response = live.responses.create(model="openai/gpt-4o-mini", input="Write a haiku", instructions="Be brief",
+                                     max_output_tokens=50)
+    assert response.object == "response" and response.status == "completed"
+    assert response.output_text.endswith("Write a haiku")
+    assert response.output[0].type == "message" and response.usage.output_tokens > 0
+
+
+def test_images_generate(live):
+    result = live.images.generate(model="openai/dall-e-3", prompt="a lighthouse at dawn", n=1, size="1024x1024")
+    url = result.data[0].url
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_bad_key_raises_authentication_error(gateway):
+    with pytest.raises(openai.AuthenticationError) as info:
+        client_for(gateway, "gw_live_" + "x" * 40).chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert "no such key" in str(info.value)
+
+
+def test_exhausted_limit_raises_rate_limit_error(gateway):
+    user = users.create_user(username="limited", email="limited@example.com", plan_id=plans.get_plan("pro").id)
+    users.set_rate_limit_override(user.user_id, RateLimitOverride(requests_per_minute=1, reason="e2e"))
+    key, _ = apikeys.create_gw_key(user_id=user.user_id, key_name="sandbox", environment="test")
+    limited = client_for(gateway, key)
+    limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "first"}])
+    with pytest.raises(openai.RateLimitError) as info:
+        limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "second"}])
+    assert info.value.response.headers["retry-after"]
+    assert "1 requests per minute" in str(info.value)
+
+
+def test_bad_body_raises_bad_request_error(live):
+    with pytest.raises(openai.BadRequestError) as info:
+        live.chat.completions.create(model="openai/gpt-4o-mini", messages=[])
+    assert "messages" in str(info.value)
+    with pytest.raises(openai.BadRequestError) as unknown:
+        live.chat.completions.create(model="nobody/none", messages=[{"role": "user", "content": "hi"}])
+    assert "Unknown model" in str(unknown.value)
