@@ -1,0 +1,112 @@
+"""Activity, rankings, admin monitor and transaction analytics: all read rollups or indexed queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gateway_common.timeutil import iso, now_ts
+from gw_analytics.logic import format_tokens
+from gw_rollup.job import RollupJob
+from tests.helpers import assert_error, bearer
+from tests.usage.factory import key_id_of, usage_record, write_records
+
+
+def _ago(days: int) -> str:
+    return iso(datetime.fromtimestamp(now_ts(), tz=UTC) - timedelta(days=days))
+
+
+def test_activity_log_history_and_api_calls(client, demo):
+    live = bearer(demo["live"]["key"])
+    logged = client.post("/activity/log", headers=live, json={"event_type": "login", "event_data": {"tokens": 100, "cost": 0.01},
+                                                              "metadata": {"ip_address": "192.168.1.1"}})
+    assert logged.status_code == 200 and logged.json()["activity_id"].startswith("activity_")
+    write_records([usage_record(demo["live"]["user_id"], key_id_of(demo["live"]["key"]), currency="usd")])
+    body = client.get("/activity/history", headers=live).json()
+    assert body["total"] == 2 and {e["event_type"] for e in body["data"]} == {"login", "api_call"}
+    login = next(e for e in body["data"] if e["event_type"] == "login")
+    assert login["event_data"] == {"tokens": 100, "cost": 0.01} and login["source"] == "log"
+    only_calls = client.get("/activity/history?event_type=api_call", headers=live).json()
+    assert only_calls["total"] == 1 and only_calls["data"][0]["event_data"]["model"] == "openai/gpt-4o-mini"
+    page = client.get("/activity/history?limit=1&offset=1", headers=live).json()
+    assert len(page["data"]) == 1 and page["total"] == 2
+    # Another user sees none of it.
+    assert client.get("/activity/history", headers=bearer(demo["admin"]["key"])).json()["total"] == 0
+
+
+def test_activity_bad_input_is_400(client, demo):
+    live = bearer(demo["live"]["key"])
+    assert_error(client.post("/activity/log", headers=live, json={"event_type": "bad type!"}), 400, "event_type")
+    assert_error(client.post("/activity/log", headers=live, json={"event_type": "x", "extra": 1}), 400, "extra")
+    assert_error(client.get("/activity/history?start_date=yesterday", headers=live), 400, "start_date")
+    assert_error(client.get("/activity/stats?group_by=year", headers=live), 400, "group_by")
+
+
+def test_activity_stats_from_rollups(client, demo):
+    user_id, key_id = demo["live"]["user_id"], key_id_of(demo["live"]["key"])
+    write_records([usage_record(user_id, key_id, currency="usd", tokens=(10, 30), cost="0.5") for _ in range(3)]
+                  + [usage_record(user_id, key_id, model="anthropic/claude", currency="usd", tokens=(5, 5), cost="0.25",
+                                  created_at=_ago(2))])
+    RollupJob().run()
+    stats = client.get("/activity/stats", headers=bearer(demo["live"]["key"])).json()["statistics"]
+    assert stats["total_requests"] == 4 and stats["total_tokens"] == 130 and stats["total_cost"] == 1.75
+    assert stats["by_model"] == {"openai/gpt-4o-mini": 3, "anthropic/claude": 1}
+    assert [d["requests"] for d in stats["by_day"]] == [1, 3] and stats["average_tokens_per_request"] == 32.5
+    monthly = client.get("/activity/stats?group_by=month", headers=bearer(demo["live"]["key"])).json()["statistics"]
+    assert sum(d["requests"] for d in monthly["by_day"]) == 4 and all(len(d["date"]) == 7 for d in monthly["by_day"])
+
+
+def test_model_ranking_by_tokens_with_trend(client, demo):
+    write_records(
+        [usage_record("u1", "k1", model="openai/gpt-4", tokens=(1000, 1000)) for _ in range(3)]
+        + [usage_record("u1", "k1", model="openai/gpt-4", tokens=(1000, 1000), created_at=_ago(9))]
+        + [usage_record("u2", "k2", model="anthropic/claude-3", tokens=(500, 500))]
+        + [usage_record("u2", "k2", model="anthropic/claude-3", tokens=(1000, 1000), created_at=_ago(8))]
+        + [usage_record("u2", "k2", model="sandbox/echo", tokens=(10**6, 0), sandbox=True)]
+    )
+    RollupJob().run()
+    body = client.get("/ranking/models").json()
+    assert [m["model_id"] for m in body["data"]] == ["openai/gpt-4", "anthropic/claude-3"]  # sandbox not ranked
+    first, second = body["data"]
+    assert first["rank"] == 1 and first["tokens"] == "6K tokens" and first["trend_percentage"] == "200%"
+    assert first["trend_direction"] == "up" and first["author"] == "openai"
+    assert first["logo_url"] == "https://www.google.com/s2/favicons?domain=openai.com&sz=128"
+    assert second["trend_direction"] == "down" and second["trend_percentage"] == "50%"
+    assert body["has_logo_urls"] is True and body["count"] == 2
+    assert format_tokens(8_200_000_000) == "8.2B tokens" and format_tokens(950) == "950 tokens"
+
+
+def test_admin_monitor(client, demo):
+    write_records([usage_record("u1", "k1"), usage_record("u2", "k2"), usage_record("u2", "k2")])
+    RollupJob().run()
+    assert_error(client.get("/admin/monitor", headers=bearer(demo["live"]["key"])), 403, "admin")
+    body = client.get("/admin/monitor", headers=bearer(demo["admin"]["key"])).json()
+    assert body["system"]["status"] == "healthy" and body["system"]["active_users"] == 2
+    assert body["system"]["total_requests"] == 3 and body["database"]["status"] == "connected"
+    assert body["database"]["response_time"] > 0 and body["rollups"]["lag_seconds"] == 0.0
+
+
+def test_transaction_analytics(client, demo):
+    write_records(
+        [usage_record("u1", "k1", model="openai/gpt-4", provider="openrouter", cost="0.50", currency="usd", plan_id=2)
+         for _ in range(2)]
+        + [usage_record("u2", "k2", model="anthropic/claude", provider="anthropic", cost="0.25", currency="usd", plan_id=1)]
+        + [usage_record("u3", "k3", cost="1.00", currency="eur", plan_id=5)]
+    )
+    RollupJob().run()
+    admin = bearer(demo["admin"]["key"])
+    assert_error(client.get("/admin/transaction-analytics", headers=bearer(demo["live"]["key"])), 403, "admin")
+    a = client.get("/admin/transaction-analytics", headers=admin).json()["analytics"]
+    assert a["total_transactions"] == 4 and a["total_revenue"] == 1.25 and a["currency"] == "usd"
+    assert a["by_model"]["openai/gpt-4"] == {"count": 2, "revenue": 1.0, "credits": 60}
+    assert a["by_provider"]["openrouter"]["count"] == 2
+    assert a["by_user_tier"]["pro"]["revenue"] == 1.0 and a["by_user_tier"]["free"]["count"] == 1
+    assert a["by_user_tier"]["license_pro"] == {"count": 1, "revenue": 0.0, "credits": 30}
+    assert a["time_series"][0]["transactions"] == 4
+    eur = client.get("/admin/transaction-analytics?currency=eur", headers=admin).json()["analytics"]
+    assert eur["total_revenue"] == 1.0
+    by_user = client.get("/admin/transaction-analytics?user_id=u2", headers=admin).json()["analytics"]
+    assert by_user["total_transactions"] == 1 and list(by_user["by_model"]) == ["anthropic/claude"]
+    by_model = client.get("/admin/transaction-analytics?model=openai/gpt-4", headers=admin).json()["analytics"]
+    assert by_model["total_transactions"] == 2 and list(by_model["by_provider"]) == ["openrouter"]
+    assert_error(client.get("/admin/transaction-analytics?user_id=u1&model=x", headers=admin), 400, "one of")
+    assert_error(client.get("/admin/transaction-analytics?start_date=2025-13-01", headers=admin), 400, "start_date")
