@@ -67,7 +67,7 @@ def main(n: int = 300) -> None:
     print(f"cold import of the chat function (gw_chat.app): median {statistics.median(imports):.0f} ms "
           f"(min {min(imports):.0f}, max {max(imports):.0f}, {len(imports)} fresh interpreters; target < 400 ms)")
     floor = import_time_ms("gw_account.app", "account")
-    print(f"  same machine, the account function (fastapi + boto3 + layer, no proxy code): median {statistics.median(floor):.0f} ms;"
+    print(f"  same machine, the account function (fastapi + boto3 + layer): median {statistics.median(floor):.0f} ms;"
           f" the proxy adds {statistics.median(imports) - statistics.median(floor):.0f} ms")
 
     os.environ.setdefault("KEY_CACHE_TTL_SECONDS", "30")

@@ -1,0 +1,92 @@
+"""Chat history (CRUD, ?session_id= appends, users see only their own), model listings, the catalog refresh job."""
+
+from __future__ import annotations
+
+import httpx
+import respx
+
+from gateway_common import catalog
+from gw_catalog_refresh import logic as refresh
+from tests.helpers import assert_error, bearer
+
+
+def test_sessions_crud_and_chat_appends_the_exchange(client, demo):
+    key = demo["test"]["key"]
+    created = client.post("/chat/sessions", headers=bearer(key), json={"name": "Trip", "description": "Planning"})
+    assert created.status_code == 200, created.text
+    sid = created.json()["session_id"]
+    assert isinstance(sid, int) and created.json()["name"] == "Trip"
+
+    chat = client.post(f"/v1/chat/completions?session_id={sid}", headers=bearer(key),
+                       json={"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Where to go?"}]})
+    assert chat.status_code == 200
+    session = client.get(f"/chat/sessions/{sid}", headers=bearer(key)).json()["session"]
+    assert session["message_count"] == 2
+    assert [(m["id"], m["role"]) for m in session["messages"]] == [(1, "user"), (2, "assistant")]
+    assert session["messages"][0]["content"] == "Where to go?"
+    assert session["messages"][1]["content"] == chat.json()["choices"][0]["message"]["content"]
+
+    listing = client.get("/chat/sessions?limit=10", headers=bearer(key)).json()
+    assert listing["count"] == 1 and listing["data"][0]["id"] == sid and listing["data"][0]["message_count"] == 2
+
+    other = demo["admin"]["key"]
+    assert_error(client.get(f"/chat/sessions/{sid}", headers=bearer(other)), 404, "does not exist")
+    assert_error(client.post(f"/v1/chat/completions?session_id={sid}", headers={"X-License-Key": demo["license_pro"]["key"]},
+                             json={"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}), 404)
+    assert client.delete(f"/chat/sessions/{sid}", headers=bearer(key)).json()["success"] is True
+    assert_error(client.get(f"/chat/sessions/{sid}", headers=bearer(key)), 404)
+    assert client.get("/chat/sessions", headers=bearer(key)).json()["count"] == 0
+
+
+def test_bad_session_input_is_a_clear_400(client, demo):
+    assert_error(client.post("/chat/sessions", headers=bearer(demo["test"]["key"]), json={"nam": "x"}), 400, "nam")
+    assert_error(client.get("/chat/sessions/abc", headers=bearer(demo["test"]["key"])), 400, "session_id")
+
+
+def test_model_listings(client, demo):
+    body = client.get("/models", params={"provider": "anthropic", "limit": 2, "offset": 0}).json()
+    assert body["success"] is True and body["count"] == 2 and body["total"] >= 4
+    assert all(m["provider"] == "anthropic" for m in body["data"])
+    mini = next(m for m in client.get("/models?limit=1000").json()["data"] if m["id"] == "openai/gpt-4o-mini")
+    assert mini["pricing"]["prompt"] == 1.5e-7 and mini["context_length"] == 128000
+    via_chutes = client.get("/models", params={"provider": "chutes"}).json()["data"]
+    assert via_chutes and all("chutes" in m["gateways"] for m in via_chutes)
+    assert_error(client.get("/models", params={"provider": "nobody"}), 400, "Unknown provider")
+
+    providers = client.get("/models/providers", params={"moderated_only": "true"}).json()
+    assert {p["slug"] for p in providers["data"]} == {"openai", "anthropic", "google"}
+    assert next(p for p in providers["data"] if p["slug"] == "openai")["model_count"] >= 6
+    assert_error(client.get("/models/providers", params={"gateway": "x"}), 400, "gateway")
+
+    openai_list = client.get("/v1/models", headers=bearer(demo["live"]["key"])).json()
+    assert openai_list["object"] == "list" and {"id", "object", "created", "owned_by"} <= set(openai_list["data"][0])
+    assert_error(client.get("/v1/models"), 401)
+
+
+@respx.mock
+def test_catalog_refresh_updates_prices_and_adds_models(client, dynamo, monkeypatch):
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")
+    respx.get("https://openrouter.ai/api/v1/models").mock(return_value=httpx.Response(200, json={"data": [
+        {"id": "openai/gpt-4o-mini", "name": "OpenAI: GPT-4o-mini", "context_length": 128000,
+         "pricing": {"prompt": "0.0000002", "completion": "0.0000008", "request": "0", "image": "0"},
+         "top_provider": {"context_length": 128000, "max_completion_tokens": 16384, "is_moderated": True},
+         "architecture": {"modality": "text->text"}},
+        {"id": "x-ai/grok-3-mini", "name": "xAI: Grok 3 Mini", "context_length": 131072,
+         "pricing": {"prompt": "0.0000003", "completion": "0.0000005"}, "top_provider": {}},
+        {"id": "openrouter/auto", "name": "Auto Router", "context_length": 2000000,
+         "pricing": {"prompt": "-1", "completion": "-1"}},
+    ]}))
+    from gw_catalog_refresh.app import handler
+
+    assert handler({"source": "aws.events"}, None) == {"providers": 1, "models_written": 2}
+    models = catalog.models()
+    assert models["openai/gpt-4o-mini"].pricing.prompt == catalog.Pricing(prompt="0.0000002").prompt
+    assert [r.provider for r in models["openai/gpt-4o-mini"].routes][:2] == ["openai", "openrouter"]  # routes kept
+    assert models["x-ai/grok-3-mini"].routes[0].provider == "openrouter"
+    assert "openrouter/auto" not in models
+    listed = {m["id"] for m in client.get("/models?limit=1000").json()["data"]}
+    assert "x-ai/grok-3-mini" in listed
+
+
+def test_catalog_refresh_without_credentials_does_nothing(dynamo):
+    assert refresh.refresh() == {"providers": 0, "models_written": 0}
