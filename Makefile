@@ -38,6 +38,7 @@ rollup: ## run the usage rollup job once, inside the running `make run` (it also
 
 bench: install ## benchmarks against a local server started by each script
 	$(PY) -m bench.balance
+	$(PY) -m bench.proxy
 
 clean:
 	rm -rf $(VENV) .aws-sam .gateway .pytest_cache .ruff_cache
