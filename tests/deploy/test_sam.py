@@ -38,8 +38,11 @@ def test_sam_build_makes_arm64_python313_artifacts(tmp_path):
     assert native and all("cpython-313-aarch64-linux-gnu" in p.name for p in native), native
 
     for function in template.functions():
-        package = function.handler.split(".")[0]
+        source = ROOT / function.code_uri
+        packages = [p.name for p in source.iterdir() if p.is_dir() and p.name.startswith("gw_")]
         artifact = build_dir / function.logical_id
-        assert (artifact / package / "__init__.py").exists(), f"{function.logical_id} lacks its package {package}"
+        assert packages, f"{function.code_uri} has no gw_* package"
+        for package in packages:
+            assert (artifact / package / "__init__.py").exists(), f"{function.logical_id} lacks its package {package}"
         assert not list(artifact.rglob("__pycache__")), f"{function.logical_id} ships bytecode caches"
     shutil.rmtree(build_dir, ignore_errors=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from gateway_common import db, ratelimit
+from gateway_common import db, ratelimit, timeutil
 from gateway_common import keys as keys_module
 from local import seed
 from local.gateway_app import build_app
@@ -20,7 +21,9 @@ from tests.servers import gateway_server, moto_server
 def twenty_per_minute_balance():
     os.environ["GATEWAY_ENDPOINT_LIMITS"] = json.dumps({"GET /user/balance": {"minute": 20}})
     db.reset_clients()
+    timeutil.freeze_clock(time.time() // 60 * 60 + 20)  # mid-minute, and it stays there: no rollover however slow
     yield
+    timeutil.reset_clock()
     os.environ.pop("GATEWAY_ENDPOINT_LIMITS", None)
     db.reset_clients()
 

@@ -6,9 +6,12 @@ import time
 from datetime import UTC, datetime
 
 _offset_seconds = 0.0
+_frozen_at: float | None = None
 
 
 def now_ts() -> float:
+    if _frozen_at is not None:
+        return _frozen_at + _offset_seconds
     return time.time() + _offset_seconds
 
 
@@ -30,9 +33,16 @@ def shift_clock(seconds: float) -> None:
     _offset_seconds += seconds
 
 
+def freeze_clock(ts: float) -> None:
+    """Test hook: stop the gateway's clock at ``ts`` (shift_clock still moves it), so no window rolls over mid-test."""
+    global _frozen_at
+    _frozen_at = ts
+
+
 def reset_clock() -> None:
-    global _offset_seconds
+    global _offset_seconds, _frozen_at
     _offset_seconds = 0.0
+    _frozen_at = None
 
 
 def parse_iso(value: str) -> datetime:
