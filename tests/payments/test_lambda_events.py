@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from types import SimpleNamespace
+
+import pytest
 
 from gateway_common import users
 from local.paths import ROOT
 from tests.payments import stripe_fakes as sf
+
+
+@pytest.fixture(autouse=True)
+def event_loop_for_mangum() -> Iterator[None]:
+    """Mangum runs the app on the thread's current event loop; other tests in this worker may have closed it."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    loop.close()
 
 
 def _context(name: str) -> SimpleNamespace:
