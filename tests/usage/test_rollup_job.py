@@ -200,3 +200,18 @@ def test_lag_is_the_age_of_the_newest_record_processed_while_behind(dynamo):
     report = RollupJob(fake, arn="arn:fake", max_records=3, time_left=lambda: next(budget, 0.0)).run()
     assert report.counted == 3 and not report.caught_up
     assert 7100 < report.lag_seconds < 7300  # above the alarm's one hour
+
+
+def test_scheduled_handler_with_the_sample_event(dynamo):
+    import json
+    from types import SimpleNamespace
+
+    from gw_rollup.app import handler
+    from local.paths import ROOT
+
+    write_records(_records(5))
+    event = json.loads((ROOT / "events" / "RollupFunction.json").read_text())
+    context = SimpleNamespace(function_name="RollupFunction", get_remaining_time_in_millis=lambda: 120_000,
+                              aws_request_id="test", invoked_function_arn="arn:aws:lambda:us-east-1:0:function:x")
+    result = handler(event, context)
+    assert result["counted"] == 5 and result["caught_up"] is True and result["lag_seconds"] == 0.0
