@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from gateway_common import users
 from local import template
 from local.paths import ROOT
+from tests.payments import stripe_fakes
 
 EVENTS = ROOT / "events"
 HTTP_FUNCTIONS = template.http_functions()
@@ -29,7 +31,23 @@ def _event(path: Path, demo: dict[str, dict[str, str]]) -> dict:
     text = path.read_text()
     for name, info in demo.items():
         text = text.replace(f"{{{{{name}_key}}}}", info["key"]).replace(f"{{{{{name}_user_id}}}}", info["user_id"])
-    return json.loads(text)
+    event = json.loads(text)
+    if "{{stripe_signature}}" in text:  # Stripe signs the raw body at delivery time; so do we
+        signature = stripe_fakes.sign(event["body"])
+        event["headers"]["Stripe-Signature"] = signature
+        event["multiValueHeaders"]["Stripe-Signature"] = [signature]
+    return event
+
+
+@pytest.fixture(autouse=True)
+def lambda_like_process(monkeypatch):
+    """What a Lambda process has: a current event loop for Mangum (asyncio.run elsewhere leaves none) and its secrets."""
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", stripe_fakes.WEBHOOK_SECRET)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 def invoke(function: template.FunctionDef, demo: dict[str, dict[str, str]]) -> tuple[dict, dict]:
