@@ -72,7 +72,12 @@ def handle(event: dict[str, Any]) -> str:
     return _mark(event_id, kind, outcome)
 
 
+APPLIED_OUTCOMES = frozenset({"credited", "refunded"})
+
+
 def _mark(event_id: str, kind: str, outcome: str) -> str:
+    """Record the event as processed. The answer says what this delivery did: a delivery that moved money says so
+    even when a concurrent delivery of the same event recorded the marker first (its own effect found nothing to do)."""
     try:
         billing.table().put_item(
             Item={"pk": f"EVENT#{event_id}", "sk": "EVENT", "type": kind, "outcome": outcome, "processed_at": iso_now()},
@@ -80,7 +85,7 @@ def _mark(event_id: str, kind: str, outcome: str) -> str:
         )
     except ClientError as exc:
         if db.is_conditional_failure(exc):
-            return "duplicate"
+            return outcome if outcome in APPLIED_OUTCOMES else "duplicate"
         raise
     return outcome
 
