@@ -45,4 +45,7 @@ def test_sam_build_makes_arm64_python313_artifacts(tmp_path):
         for package in packages:
             assert (artifact / package / "__init__.py").exists(), f"{function.logical_id} lacks its package {package}"
         assert not list(artifact.rglob("__pycache__")), f"{function.logical_id} ships bytecode caches"
+    chat = build_dir / "ChatFunction"
+    assert (chat / "uvicorn" / "__init__.py").exists(), "the Web Adapter's web server must ship with the chat function"
+    assert os.access(chat / "gw_chat" / "run.sh", os.X_OK), "the Web Adapter entry script must stay executable"
     shutil.rmtree(build_dir, ignore_errors=True)
