@@ -41,6 +41,39 @@ def test_activity_bad_input_is_400(client, demo):
     assert_error(client.get("/activity/stats?group_by=year", headers=live), 400, "group_by")
 
 
+ODD_BUT_VALID_JSON = [
+    {"big": 2.27e297, "tiny": 1e-200, "huge_int": 10**50},  # beyond DynamoDB's number range and precision
+    {"": 1, "nested": {"": {"b": [1, {"": None}, [], {}]}}},  # empty keys and nulls, which DynamoDB maps refuse
+    {"deep": [[[[[[[[[[[[[[1]]]]]]]]]]]]]]},  # 15 levels: within the limit
+]
+
+
+def test_any_json_object_logged_reads_back_as_written(client, demo):
+    live = bearer(demo["live"]["key"])
+    for event_data in ODD_BUT_VALID_JSON:
+        logged = client.post("/activity/log", headers=live, json={"event_type": "odd", "event_data": event_data,
+                                                                  "metadata": event_data})
+        assert logged.status_code == 200, logged.text
+    history = client.get("/activity/history", headers=live)
+    assert history.status_code == 200, history.text
+    stored = [(e["event_data"], e["metadata"]) for e in history.json()["data"]]
+    assert sorted(map(repr, stored)) == sorted(repr((d, d)) for d in ODD_BUT_VALID_JSON)
+
+
+def test_activity_json_that_cannot_be_stored_is_a_400_naming_the_field(client, demo):
+    live = {**bearer(demo["live"]["key"]), "Content-Type": "application/json"}
+    deep = b"[" * 17 + b"]" * 17
+    for body, field, fragment in [
+        (b'{"event_type":"x","event_data":{"a":NaN}}', "event_data", "finite"),
+        (b'{"event_type":"x","metadata":{"a":-Infinity}}', "metadata", "finite"),
+        (b'{"event_type":"x","event_data":{"a":' + deep + b"}}", "event_data", "16 levels"),
+        (b'{"event_type":"x","metadata":{"a":"' + b"x" * 2100 + b'"}}', "metadata", "2048 bytes"),
+        (b'{"event_type":"x","event_data":{"a":"' + b"x" * 8200 + b'"}}', "event_data", "8192 bytes"),
+    ]:
+        assert_error(client.post("/activity/log", headers=live, content=body), 400, field, fragment)
+    assert client.get("/activity/history", headers=live).json()["total"] == 0  # nothing was stored
+
+
 def test_activity_stats_from_rollups(client, demo):
     user_id, key_id = demo["live"]["user_id"], key_id_of(demo["live"]["key"])
     write_records([usage_record(user_id, key_id, currency="usd", tokens=(10, 30), cost="0.5") for _ in range(3)]

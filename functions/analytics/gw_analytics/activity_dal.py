@@ -1,14 +1,18 @@
-"""ActivityTable access: one item per logged event (user_id + ``<timestamp>#<id>``, index by user and event type)."""
+"""ActivityTable access: one item per logged event (user_id + ``<timestamp>#<id>``, index by user and event type).
+
+``event_data`` and ``metadata`` are stored as JSON text, not as DynamoDB maps: a client's free-form JSON can hold what
+a map cannot (empty keys, numbers beyond DynamoDB's 38 digits or 1e-130..1e126), and a stored item must always read
+back as it was written."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from gateway_common import db
-from gateway_common.dynamo_items import to_item
 from gateway_common.timeutil import iso_now, now_ts
 
 ACTIVITY = "ActivityTable"
@@ -19,13 +23,23 @@ RETENTION_SECONDS = 400 * 86400
 def put_event(user_id: str, event_type: str, event_data: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
     timestamp = iso_now()
     activity_id = "activity_" + secrets.token_hex(8)
-    item = to_item({
+    item = {
         "user_id": user_id, "sk": f"{timestamp}#{activity_id}", "user_event": f"{user_id}#{event_type}",
-        "id": activity_id, "event_type": event_type, "event_data": event_data, "metadata": metadata,
+        "id": activity_id, "event_type": event_type, "event_data": _text(event_data), "metadata": _text(metadata),
         "timestamp": timestamp, "expires_at": int(now_ts()) + RETENTION_SECONDS,
-    })
+    }
     db.table(ACTIVITY).put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
     return item
+
+
+def _text(value: dict[str, Any]) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def event_json(item: dict[str, Any], name: str) -> dict[str, Any]:
+    """A stored event's ``event_data`` or ``metadata`` as the object the client logged."""
+    value = json.loads(item[name]) if item.get(name) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _condition(hash_name: str, hash_value: str, since: str, until: str) -> Any:

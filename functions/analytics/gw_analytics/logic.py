@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -33,8 +32,6 @@ from .schemas import (
     TransactionAnalytics,
 )
 
-MAX_EVENT_DATA_BYTES = 8192
-MAX_METADATA_BYTES = 2048
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 AUTHOR_DOMAINS = {
@@ -94,9 +91,6 @@ def _plain(value: Any) -> Any:
 
 
 def log_activity(caller: Caller, event_type: str, event_data: dict[str, Any], metadata: dict[str, Any]) -> LogActivityResponse:
-    for name, value, cap in (("event_data", event_data, MAX_EVENT_DATA_BYTES), ("metadata", metadata, MAX_METADATA_BYTES)):
-        if len(json.dumps(value, default=str)) > cap:
-            raise BadRequest(f"{name} is too large: at most {cap} bytes of JSON")
     item = activity_dal.put_event(caller.user_id, event_type, event_data, metadata)
     return LogActivityResponse(activity_id=item["id"], timestamp=item["timestamp"])
 
@@ -129,8 +123,8 @@ def activity_history(caller: Caller, event_type: str | None, start_date: str | N
         calls.append(lambda: activity_dal.api_calls(caller.user_id, since, until, need))
     results = run_parallel(calls)
     events = [
-        ActivityEvent(id=i["id"], event_type=i["event_type"], event_data=_plain(i.get("event_data", {})),
-                      metadata=_plain(i.get("metadata", {})), source="log", timestamp=i["timestamp"])
+        ActivityEvent(id=i["id"], event_type=i["event_type"], event_data=activity_dal.event_json(i, "event_data"),
+                      metadata=activity_dal.event_json(i, "metadata"), source="log", timestamp=i["timestamp"])
         for i in results[0][0]
     ]
     total = results[0][1]

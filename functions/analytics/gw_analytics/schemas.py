@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from gateway_common.money import Money
 from gateway_common.schemas import StrictBody
+
+MAX_JSON_BYTES = {"event_data": 8192, "metadata": 2048}
+MAX_JSON_DEPTH = 16
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether objects/arrays nest more than ``limit`` levels (iterative: a deep document cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
 
 
 class LogActivityRequest(StrictBody):
     event_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="e.g. api_call, login, settings_changed (letters, digits, _ . : -)")
-    event_data: dict[str, Any] = Field(default_factory=dict, description="free-form details (at most 8 KB as JSON)")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="e.g. ip_address, user_agent (at most 2 KB)")
+    event_data: dict[str, Any] = Field(default_factory=dict,
+                                       description="free-form JSON object (at most 8 KB as JSON, 16 levels deep)")
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="e.g. ip_address, user_agent (at most 2 KB as JSON, 16 levels deep)")
+
+    @field_validator("event_data", "metadata")
+    @classmethod
+    def _storable(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        """Stored as the JSON text the client sent (any JSON object reads back as written), so only JSON's own limits
+        apply: finite numbers, bounded size and nesting (a deeper document could not be encoded again on read)."""
+        if _too_deep(value, MAX_JSON_DEPTH):
+            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        try:
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            raise ValueError("numbers must be finite (NaN and Infinity are not JSON)") from None
+        cap = MAX_JSON_BYTES[info.field_name]
+        if len(text.encode()) > cap:
+            raise ValueError(f"too large: at most {cap} bytes of JSON")
+        return value
 
 
 class LogActivityResponse(BaseModel):
