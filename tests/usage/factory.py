@@ -1,4 +1,4 @@
-"""Usage data as the LLM proxy writes it (usage records, AI counters, monthly spend items), for usage-analytics tests."""
+"""Usage records as the LLM proxy writes them, and rollup rows, for usage-analytics tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway_common import db, ratelimit
+from gateway_common import db
 from gateway_common.timeutil import iso, now_ts
 from gateway_common.usage import UsageRecord
 
@@ -30,24 +30,6 @@ def write_records(records: list[UsageRecord]) -> None:
     with table.batch_writer() as batch:
         for record in records:
             batch.put_item(Item=record.item())
-
-
-def settle(key_id: str, *, count: int = 1, cost: str = "0", tokens: int = 0, latency_ms: int = 0,
-           ts: float | None = None, windows: tuple[str, ...] = ratelimit.WINDOW_ORDER) -> None:
-    """What the proxy's admission and settle leave in the counters: AI request counters and the monthly spend item."""
-    ts = now_ts() if ts is None else ts
-    table = db.table("CountersTable")
-    for window in windows:
-        window_id, _ = ratelimit.window_bounds(window, ts)
-        table.update_item(Key={"counter_id": ratelimit.counter_id(key_id, "ai", window, window_id)},
-                          UpdateExpression="ADD #c :n", ExpressionAttributeNames={"#c": "count"},
-                          ExpressionAttributeValues={":n": count})
-    month = ratelimit.window_bounds("month", ts)[0]
-    table.update_item(
-        Key={"counter_id": f"spend#{key_id}#month#{month}"},
-        UpdateExpression="ADD cost :c, requests :r, tokens :t, latency_ms :l",
-        ExpressionAttributeValues={":c": Decimal(cost), ":r": count, ":t": tokens, ":l": latency_ms},
-    )
 
 
 def key_id_of(raw: str) -> str:

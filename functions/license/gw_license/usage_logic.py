@@ -98,10 +98,15 @@ class Snapshot:
         return self.percent(self.spend.cost, self.budget)
 
     def warnings(self) -> list[str]:
+        """At 80% or more, on the exact figures (the percentages shown are rounded: 79.96% shows as 80.0)."""
+
+        def reached(used: Decimal | int, limit: Decimal | int | None) -> bool:
+            return bool(limit) and Decimal(used) * 100 >= WARNING_THRESHOLD * Decimal(limit or 0)
+
         out = []
-        if Decimal(str(self.requests_percent)) >= WARNING_THRESHOLD:
+        if reached(self.counts["month"], self.caller.plan_windows().get("month")):
             out.append(REQUESTS_WARNING)
-        if Decimal(str(self.budget_percent)) >= WARNING_THRESHOLD:
+        if reached(self.spend.cost, self.budget):
             out.append(BUDGET_WARNING)
         return out
 
