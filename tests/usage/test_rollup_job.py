@@ -97,6 +97,56 @@ def test_killed_after_writing_then_run_again_gives_the_same_totals(dynamo, crash
     assert RollupJob().run().counted == 0
 
 
+def test_a_run_with_another_part_size_finishes_a_killed_batch_exactly(dynamo):
+    """The batch in progress is cut with the part size stored beside pending_end, not the resuming run's own (a deploy
+    may change it between the two runs): otherwise parts would be rebuilt differently, counted twice or never."""
+    records = _records(40)
+    write_records(records)
+
+    def die(shard_id: str, index: int, parts: int) -> None:
+        if index == 1:
+            raise Crash("killed after part 2")
+
+    with pytest.raises(Crash):
+        RollupJob(part_size=10, after_commit=die).run()
+    report = RollupJob().run()  # part size 99
+    assert report.counted == 40 and report.transactions > 1  # finished the ten-row parts, one transaction each
+    _assert_rollups_match(records)
+    checkpoint = [i for i in db.table("StreamCheckpointsTable").scan()["Items"] if i["shard_id"] != "job#rollup"]
+    assert len(checkpoint) == 1 and "pending_end" not in checkpoint[0] and "part_size" not in checkpoint[0]
+
+
+def test_a_transaction_conflict_with_a_concurrent_run_is_retried(dynamo, monkeypatch):
+    """DynamoDB cancels a transaction that meets another one on the same row (TransactionConflict): nothing of it is
+    written, so the job reloads the checkpoint and retries instead of failing the invocation."""
+    from botocore.exceptions import ClientError
+
+    from gw_rollup import job as job_module
+
+    records = _records(20)
+    write_records(records)
+    real_client = db.client()
+    conflicts = iter([True])
+
+    class Conflicting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_client, name)
+
+        def transact_write_items(self, TransactItems: list[Any]) -> Any:
+            if next(conflicts, False):
+                reasons = [{"Code": "None"}] * (len(TransactItems) - 1) + [{"Code": "None"}]
+                reasons[0] = {"Code": "TransactionConflict"}
+                raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                                   "CancellationReasons": reasons}, "TransactWriteItems")
+            return real_client.transact_write_items(TransactItems=TransactItems)
+
+    monkeypatch.setattr(job_module.db, "client", lambda: Conflicting())
+    report = RollupJob().run()
+    assert report.conflicts == 1 and report.counted == 20
+    monkeypatch.undo()
+    _assert_rollups_match(records)
+
+
 def test_two_runs_at_once_give_the_same_totals(dynamo):
     records = _records(80)
     write_records(records)

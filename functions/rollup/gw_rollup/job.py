@@ -6,8 +6,9 @@ Exactly once, without a lock:
   cut into parts of at most ``part_size`` rows (a transaction holds at most 100 items);
 - each part is one TransactWriteItems: its rollup updates plus the checkpoint update, conditioned on the checkpoint
   being exactly where this run left it. The last part moves ``seq`` to the batch's last record; earlier parts record
-  ``pending_end`` (the batch's last record) and ``parts_done``, so a run that dies between parts is finished by the
-  next run, which re-reads exactly the same records (stream records are immutable) and so rebuilds the same parts;
+  ``pending_end`` (the batch's last record), ``parts_done`` and ``part_size``, so a run that dies between parts is
+  finished by the next run, which re-reads exactly the same records (stream records are immutable) and cuts them with
+  the stored part size, so it rebuilds the same parts whatever its own part size;
 - a second run at the same time loses the condition on the checkpoint and re-reads it: no record counted twice or lost.
 
 Shards: a child shard is read only once its parent shard (when still listed) is finished (closed and read to its end).
@@ -50,6 +51,7 @@ class Checkpoint:
     seq: str | None = None
     pending_end: str | None = None
     parts_done: int = 0
+    part_size: int | None = None  # the part size of the batch in progress (with pending_end)
     finished: bool = False
 
 
@@ -167,6 +169,7 @@ class RollupJob:
             seq=item.get("seq"),
             pending_end=item.get("pending_end"),
             parts_done=int(item.get("parts_done", 0)),
+            part_size=int(item["part_size"]) if "part_size" in item else None,
             finished=bool(item.get("finished", False)),
         )
 
@@ -200,7 +203,7 @@ class RollupJob:
     # ------------------------------------------------------------ committing
 
     def _commit(self, cp: Checkpoint, end: str, part: list[tuple[tuple[str, str], rollups.Totals]], index: int,
-                parts: int, lag: float) -> bool:
+                parts: int, size: int, lag: float) -> bool:
         now_iso = iso_now()
         hour_expiry = int(now_ts()) + rollups.HOUR_ROW_TTL
         items = [
@@ -211,12 +214,13 @@ class RollupJob:
         names = {"#seq": "seq"}
         if index == parts - 1:
             update = "SET #seq = :end, parts_done = :zero, updated_at = :now, stream_arn = :arn, lag_seconds = :lag " \
-                     "REMOVE pending_end"
+                     "REMOVE pending_end, part_size"
             values[":zero"] = {"N": "0"}
             values[":lag"] = {"N": str(round(lag, 3))}
         else:
-            update = "SET pending_end = :end, parts_done = :next, updated_at = :now, stream_arn = :arn"
+            update = "SET pending_end = :end, parts_done = :next, part_size = :size, updated_at = :now, stream_arn = :arn"
             values[":next"] = {"N": str(index + 1)}
+            values[":size"] = {"N": str(size)}
         conditions = ["attribute_not_exists(#seq)" if cp.seq is None else "#seq = :prev"]
         if cp.seq is not None:
             values[":prev"] = {"S": cp.seq}
@@ -241,6 +245,8 @@ class RollupJob:
             reasons = db.cancellation_reasons(exc)
             if reasons and reasons[-1] == "ConditionalCheckFailed":
                 return False  # another run moved this shard's checkpoint first
+            if "TransactionConflict" in reasons:
+                return False  # a concurrent run's transaction held one of these rows: nothing written, reload and retry
             raise
         return True
 
@@ -277,12 +283,13 @@ class RollupJob:
             end = cp.pending_end or records[-1].seq
             inserts = [r.image for r in records if r.event_name == "INSERT" and r.image is not None]
             rows = sorted(rollups.aggregate(inserts).items())
-            parts = [rows[i:i + self.part_size] for i in range(0, len(rows), self.part_size)] or [[]]
+            size = cp.part_size if cp.pending_end and cp.part_size else self.part_size
+            parts = [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
             lag = max(now_ts() - records[-1].created_ts, 0.0)
             start = cp.parts_done if cp.pending_end else 0
             lost = False
             for index in range(start, len(parts)):
-                if not self._commit(cp, end, parts[index], index, len(parts), lag):
+                if not self._commit(cp, end, parts[index], index, len(parts), size, lag):
                     report.conflicts += 1
                     lost = True
                     break
@@ -290,7 +297,7 @@ class RollupJob:
                 report.rows_written += len(parts[index])
                 if self.after_commit is not None:
                     self.after_commit(shard_id, index, len(parts))
-                cp = Checkpoint(shard_id, cp.seq, end, index + 1)
+                cp = Checkpoint(shard_id, cp.seq, end, index + 1, size)
             if lost:
                 continue
             report.records += len(records)
