@@ -119,3 +119,28 @@ def test_history_reads_rollups_and_recent_records(client, demo):
 @pytest.mark.parametrize("days", ["0", "91", "abc"])
 def test_history_days_outside_1_to_90_is_400(client, demo, days):
     assert_error(client.get(f"/api/usage/history?days={days}", headers=PRO_HEADERS), 400, "days")
+
+
+def test_a_server_error_on_the_legacy_path_logs_the_route_not_the_key(usage_app, demo, monkeypatch):
+    import io
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from gateway_common.observability import logger
+    from gw_license import usage_logic
+
+    def broken(caller):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(usage_logic, "current_usage", broken)
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        response = TestClient(usage_app, raise_server_exceptions=False).get(f"/api/usage/{PRO}")
+    finally:
+        logger.registered_handler.setStream(previous)
+    assert_error(response, 500, "internal server error")
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["path"] for line in logged if line["message"] == "unhandled error"] == ["GET /api/usage/{license_key}"]
+    assert PRO not in stream.getvalue()

@@ -87,7 +87,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": request.url.path})
+    logger.exception("unhandled error", extra={"path": route_name(request)})  # the template: a path may hold a key
     return error_response(500, "Internal server error; the request id in X-Request-Id helps support find it")
 
 
