@@ -202,3 +202,50 @@ def test_upstream_error_before_the_first_chunk_is_a_plain_http_error(client, pay
     response = chat(client, payer["key"], stream=True)
     assert_error(response, 502, "Incorrect API key provided")
     assert db.table("ReservationsTable").scan()["Items"][0]["state"] == "settled"
+
+
+@respx.mock
+def test_every_route_rate_limited_upstream_is_a_429_with_retry_after_and_nothing_is_charged(client, payer, providers):
+    openai_429 = respx.post(OPENAI).mock(return_value=httpx.Response(
+        429, json={"error": {"message": "Rate limit reached for gpt-4o-mini"}}, headers={"retry-after-ms": "1500"}))
+    openrouter_429 = respx.post(OPENROUTER).mock(return_value=httpx.Response(
+        429, json={"error": {"message": "Rate limit exceeded"}}, headers={"Retry-After": "7"}))
+    for stream in (False, True):
+        response = chat(client, payer["key"], stream=stream)
+        body = assert_error(response, 429, "rate-limited by its upstream providers", "not by your plan",
+                            "openai (HTTP 429)", "openrouter (HTTP 429)")
+        assert body["error"] == {**body["error"], "type": "rate_limit_error", "code": "upstream_rate_limited"}
+        assert response.headers["retry-after"] == "2"  # the soonest: OpenAI's 1.5 s, rounded up
+        assert int(response.headers["x-ratelimit-remaining"]) >= 0  # our own plan headers are still there
+    assert openai_429.call_count == 4 and openrouter_429.call_count == 4  # retried once per route, then fell back
+    user = users.get_user(payer["user_id"])
+    assert user.available == Decimal("10.00") and user.reserved == 0
+    records = recent_for_user(payer["user_id"])
+    assert len(records) == 2 and all(r["cost"] == 0 and r["http_status"] == 429 and r["status"] == "error" for r in records)
+
+
+@respx.mock
+def test_upstream_429_without_retry_after_gets_the_default_and_a_mix_with_5xx_stays_502(client, payer, providers):
+    from gateway_common.providers.routing import DEFAULT_RETRY_AFTER
+
+    respx.post(OPENAI).mock(return_value=httpx.Response(429, json={"error": {"message": "slow down"}}))
+    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(429, text="Too Many Requests"))
+    limited = chat(client, payer["key"])
+    assert_error(limited, 429, "slow down", "Too Many Requests")
+    assert limited.headers["retry-after"] == str(DEFAULT_RETRY_AFTER)
+    openrouter.mock(return_value=httpx.Response(503, text="upstream overloaded"))
+    assert_error(chat(client, payer["key"]), 502, "openai (HTTP 429)", "openrouter (HTTP 503)")
+
+
+def test_retry_after_header_forms():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from gateway_common.providers.base import retry_after_seconds
+
+    assert retry_after_seconds(httpx.Headers({"retry-after": "12"})) == 12
+    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
+    date = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after_seconds(httpx.Headers({"retry-after": date})) <= 31
+    assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
+    assert retry_after_seconds(httpx.Headers({})) is None

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from .base import Completion, ProviderError, StreamBroken, Usage, error_message, message_text, retryable_status
+from .base import Completion, ProviderError, StreamBroken, Usage, error_message, message_text, raise_for_status
 from .config import ProviderConfig
 from .http import client
 
@@ -69,16 +69,7 @@ def to_chat_completion(data: dict[str, Any], model: str) -> tuple[dict[str, Any]
 
 
 async def _raise_for_status(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    raw = await response.aread()
-    try:
-        payload: Any = json.loads(raw)
-    except ValueError:
-        payload = None
-    status = response.status_code
-    raise ProviderError("anthropic", error_message(payload, raw.decode(errors="replace") or response.reason_phrase),
-                        status=status, retryable=retryable_status(status) or status == 529)
+    await raise_for_status("anthropic", response, also_retryable=(529,))  # 529: Anthropic is overloaded
 
 
 def _transport_error(exc: httpx.HTTPError) -> ProviderError:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -45,12 +50,14 @@ class ImageResult:
 class ProviderError(Exception):
     """An upstream failure. ``retryable`` ones (429, 5xx, timeouts, connection errors) move on to a retry/next route."""
 
-    def __init__(self, provider: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(self, provider: str, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.provider = provider
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds, from the provider's Retry-After / retry-after-ms header
 
     def describe(self) -> str:
         where = f"HTTP {self.status}" if self.status else "no response"
@@ -67,6 +74,39 @@ class StreamBroken(Exception):
 
 def retryable_status(status: int) -> bool:
     return status == 429 or status >= 500 or status in (404, 408)
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """The provider's Retry-After (seconds or an HTTP date) or retry-after-ms (OpenAI), in seconds; None if absent."""
+    try:
+        if headers.get("retry-after-ms"):
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            from datetime import UTC, datetime
+
+            return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+async def raise_for_status(provider: str, response: httpx.Response, *, also_retryable: tuple[int, ...] = ()) -> None:
+    """A ProviderError carrying the provider's own message (and Retry-After) for an HTTP error response."""
+    if response.status_code < 400:
+        return
+    raw = await response.aread()
+    try:
+        payload: Any = json.loads(raw)
+    except ValueError:
+        payload = None
+    status = response.status_code
+    raise ProviderError(provider, error_message(payload, raw.decode(errors="replace") or response.reason_phrase),
+                        status=status, retryable=retryable_status(status) or status in also_retryable,
+                        retry_after=retry_after_seconds(response.headers))
 
 
 def message_text(content: Any) -> str:

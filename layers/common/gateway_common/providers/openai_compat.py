@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from .base import Completion, ImageResult, ProviderError, StreamBroken, Usage, error_message, retryable_status
+from .base import Completion, ImageResult, ProviderError, StreamBroken, Usage, error_message, raise_for_status
 from .config import ProviderConfig
 from .http import client
 
@@ -28,18 +28,6 @@ def _usage(raw: Any) -> Usage | None:
 def _transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     return ProviderError(provider, f"{kind}: {type(exc).__name__}", retryable=True)
-
-
-async def _raise_for_status(provider: str, response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    raw = await response.aread()
-    try:
-        payload: Any = json.loads(raw)
-    except ValueError:
-        payload = None
-    message = error_message(payload, raw.decode(errors="replace") or response.reason_phrase)
-    raise ProviderError(provider, message, status=response.status_code, retryable=retryable_status(response.status_code))
 
 
 def _body(config: ProviderConfig, upstream_model: str, request: dict[str, Any], stream: bool) -> dict[str, Any]:
@@ -62,7 +50,7 @@ async def complete(config: ProviderConfig, key: str | None, upstream_model: str,
         )
     except httpx.HTTPError as exc:
         raise _transport_error(config.slug, exc) from None
-    await _raise_for_status(config.slug, response)
+    await raise_for_status(config.slug, response)
     try:
         data = response.json()
         data["choices"]
@@ -87,7 +75,7 @@ async def stream(
     except httpx.HTTPError as exc:
         raise _transport_error(config.slug, exc) from None
     try:
-        await _raise_for_status(config.slug, response)
+        await raise_for_status(config.slug, response)
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
                 continue
@@ -127,7 +115,7 @@ async def images(config: ProviderConfig, key: str | None, upstream_model: str, r
         response = await client().post(f"{config.url()}/images/generations", json=body, headers=config.headers(key))
     except httpx.HTTPError as exc:
         raise _transport_error(config.slug, exc) from None
-    await _raise_for_status(config.slug, response)
+    await raise_for_status(config.slug, response)
     try:
         data = response.json()
         items = list(data["data"])
@@ -142,7 +130,7 @@ async def list_models(config: ProviderConfig, key: str | None) -> list[dict[str,
         response = await client().get(f"{config.url()}/models", headers=config.headers(key))
     except httpx.HTTPError as exc:
         raise _transport_error(config.slug, exc) from None
-    await _raise_for_status(config.slug, response)
+    await raise_for_status(config.slug, response)
     data = response.json()
     return list(data.get("data", [])) if isinstance(data, dict) else []
 

@@ -4,18 +4,21 @@ A model's routes come from the catalog in preference order. Routes whose provide
 With none left: locally the sandbox serves the request (``Target.sandbox_fallback``), in AWS it is a 503 naming the
 providers to configure. On 429, 5xx, timeouts and connection errors a route is retried once after a backoff
 (``settings.upstream_backoff_seconds`` x 2^attempt), then the next route is tried. A provider's 400/422 is the
-caller's mistake and is returned as a 400 at once; other failures end as one 502 that lists what each route said.
+caller's mistake and is returned as a 400 at once; other failures end as one 502 that lists what each route said,
+except when every attempt was refused with a 429: then the client gets a 429 with ``Retry-After`` (the soonest any
+provider asked for, ``DEFAULT_RETRY_AFTER`` when none said), which is what OpenAI clients retry on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import ModelEntry
-from ..errors import BadRequest, ServiceUnavailable, UpstreamError
+from ..errors import BadRequest, GatewayError, RateLimited, ServiceUnavailable, UpstreamError
 from ..observability import logger
 from ..settings import get_settings
 from . import anthropic, openai_compat, sandbox
@@ -23,6 +26,8 @@ from .base import Completion, ImageResult, ProviderError
 from .config import PROVIDERS, ProviderConfig
 
 ATTEMPTS_PER_ROUTE = 2
+DEFAULT_RETRY_AFTER = 2  # seconds, when every route said 429 and none said when to come back
+MAX_RETRY_AFTER = 60
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,16 @@ async def _backoff(attempt: int) -> None:
         await asyncio.sleep(delay)
 
 
-def _final_error(model: str, errors: list[ProviderError]) -> Exception:
+def _final_error(model: str, errors: list[ProviderError]) -> GatewayError:
     summary = "; ".join(e.describe() for e in errors[-4:]) or "no route answered"
+    if errors and all(e.status == 429 for e in errors):
+        hints = [e.retry_after for e in errors if e.retry_after is not None]
+        wait = min(max(math.ceil(min(hints)), 1), MAX_RETRY_AFTER) if hints else DEFAULT_RETRY_AFTER
+        return RateLimited(
+            f"Model '{model}' is rate-limited by its upstream providers right now (not by your plan): retry in {wait} s. "
+            f"{summary}",
+            code="upstream_rate_limited", headers={"Retry-After": str(wait)},
+        )
     return UpstreamError(f"Model '{model}' failed upstream after retries and fallback: {summary}", code="upstream_error")
 
 
