@@ -144,3 +144,22 @@ def test_a_server_error_on_the_legacy_path_logs_the_route_not_the_key(usage_app,
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["path"] for line in logged if line["message"] == "unhandled error"] == ["GET /api/usage/{license_key}"]
     assert PRO not in stream.getvalue()
+
+
+def test_the_real_time_snapshot_is_one_dynamodb_read(client, demo):
+    """Four AI window counters and the monthly spend item live in the CountersTable: one BatchGetItem reads them all."""
+    from gateway_common import db
+    from gw_license import usage_logic
+
+    caller = auth.authenticate(None, PRO)
+    _admit(PRO, 3)
+    calls: list[str] = []
+    dynamo_client = db.resource().meta.client
+    dynamo_client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    try:
+        snap = usage_logic.snapshot(caller)
+    finally:
+        dynamo_client.meta.events.unregister("before-call.dynamodb")
+    assert calls == ["BatchGetItem"]
+    assert snap.counts == {"minute": 3, "hour": 3, "day": 0, "month": 3}  # Pro has no day limit: not counted
+    assert {w: (s.count, s.limit) for w, s in snap.states.items()} == {"minute": (3, 10), "hour": (3, 200), "month": (3, 1000)}

@@ -55,15 +55,25 @@ class Spend:
     latency_ms: int = 0
 
 
-def read_spend(key_id: str, ts: float) -> Spend:
-    item = db.table(ratelimit.COUNTERS).get_item(Key={"counter_id": spend_counter_id(key_id, ts)}, ConsistentRead=True)
-    data: dict[str, Any] = item.get("Item") or {}
+def _spend(data: dict[str, Any]) -> Spend:
     return Spend(
         cost=Decimal(str(data.get("cost", "0"))),
         requests=int(data.get("requests", 0)),
         tokens=int(data.get("tokens", 0)),
         latency_ms=int(data.get("latency_ms", 0)),
     )
+
+
+def read_counters(counter_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Counter items by id, in one consistent BatchGetItem (retrying keys DynamoDB leaves unprocessed)."""
+    name = db.table_name(ratelimit.COUNTERS)
+    request: dict[str, Any] = {name: {"Keys": [{"counter_id": c} for c in counter_ids], "ConsistentRead": True}}
+    items: dict[str, dict[str, Any]] = {}
+    while request:
+        response = db.resource().batch_get_item(RequestItems=request)
+        items.update({item["counter_id"]: item for item in response["Responses"].get(name, [])})
+        request = response.get("UnprocessedKeys") or {}
+    return items
 
 
 @dataclass(frozen=True)
@@ -115,15 +125,16 @@ class Snapshot:
 
 
 def snapshot(caller: Caller) -> Snapshot:
-    """Counters only (never rollups): the plan's AI windows and the spend item, read in one round trip."""
-    ts = now_ts()
-    windows = caller.plan_windows()
-    counts, decision, spend = run_parallel([
-        lambda: ratelimit.window_counts(caller.key.key_id, AI_SCOPE, ts),
-        lambda: ratelimit.peek(caller.key.key_id, AI_SCOPE, windows, ts),
-        lambda: read_spend(caller.key.key_id, ts),
-    ])
-    return Snapshot(caller=caller, ts=ts, states={s.window: s for s in decision.states}, counts=counts, spend=spend)
+    """Counters only (never rollups): the key's four AI window counters and its monthly spend item, all in the
+    CountersTable, read in one BatchGetItem; the plan's window states are derived from those counts."""
+    ts, key_id = now_ts(), caller.key.key_id
+    bounds = {w: ratelimit.window_bounds(w, ts) for w in ratelimit.WINDOW_ORDER}
+    ids = {w: ratelimit.counter_id(key_id, AI_SCOPE, w, window_id) for w, (window_id, _) in bounds.items()}
+    spend_id = spend_counter_id(key_id, ts)
+    items = read_counters([*ids.values(), spend_id])
+    counts = {w: int(items.get(cid, {}).get("count", 0)) for w, cid in ids.items()}
+    states = {w: ratelimit.WindowState(w, limit, counts[w], bounds[w][1]) for w, limit in caller.plan_windows().items()}
+    return Snapshot(caller=caller, ts=ts, states=states, counts=counts, spend=_spend(items.get(spend_id) or {}))
 
 
 def current_usage(caller: Caller) -> CurrentUsageResponse:
