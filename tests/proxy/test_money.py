@@ -185,3 +185,34 @@ def test_usage_estimated_when_the_provider_reports_none(client, payer, providers
 def test_usage_helpers_are_consistent():
     usage = Usage(3, 4)
     assert usage.total_tokens == 7 and usage.as_openai()["total_tokens"] == 7
+
+
+def test_an_unexpected_failure_before_the_answer_releases_the_hold_at_once(dynamo, payer, providers):
+    """Not only provider errors: whatever fails between admission and the first byte (a bug, an odd exception from the
+    HTTP stack) settles the request at cost 0 at once, for completions, streams and images alike."""
+    import pytest
+
+    from gateway_common.usage import recent_for_key
+
+    caller = auth.authenticate(f"Bearer {payer['key']}", None)
+    image_body = {"model": "openai/dall-e-3", "prompt": "a cat", "n": 1}
+
+    async def scenario() -> None:
+        with respx.mock as mock:
+            mock.post(OPENAI).mock(side_effect=RuntimeError("bug in the HTTP stack"))
+            mock.post("https://api.openai.com/v1/images/generations").mock(side_effect=RuntimeError("bug"))
+            call = logic.begin(caller, endpoint="/v1/chat/completions", body={**BODY})
+            with pytest.raises(RuntimeError):
+                await logic.complete(call)
+            call = logic.begin(caller, endpoint="/v1/chat/completions", body={**BODY, "stream": True})
+            with pytest.raises(RuntimeError):
+                await logic.open_stream(call)
+            call = logic.begin(caller, endpoint="/v1/images/generations", body=dict(image_body), images=1)
+            with pytest.raises(RuntimeError):
+                await logic.images(call, image_body)
+
+    asyncio.run(scenario())
+    assert balance(payer["user_id"]) == (Decimal("10.00"), 0)  # nothing held, nothing charged
+    assert all(r["state"] == "settled" for r in db.table("ReservationsTable").scan()["Items"])
+    records = recent_for_key(payer["key_id"])
+    assert len(records) == 3 and all(r["status"] == "error" and r["http_status"] == 500 and r["cost"] == 0 for r in records)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +34,7 @@ from gateway_common.usage import UsageRecord
 from . import idempotency, sessions
 
 LICENSE_ENDPOINT_SCOPE = "ep:POST /api/chat"
+T = TypeVar("T")
 
 
 @dataclass
@@ -198,16 +199,20 @@ def gateway_headers(call: Call, target: Target, cost: Decimal | None = None) -> 
     return headers
 
 
+async def _settle_on_failure(call: Call, upstream: Awaitable[T]) -> T:
+    """Await the upstream call; if it fails in any way, settle at cost 0 (reservation released, error usage record,
+    idempotency claim freed) before the error goes on, so nothing stays held until the sweep."""
+    try:
+        return await upstream
+    except Exception as exc:
+        status = exc.status_code if isinstance(exc, GatewayError) else 500
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=status)
+        raise
+
+
 async def complete(call: Call) -> tuple[Target, dict[str, Any], Decimal]:
     """A non-streaming completion: upstream call, settle, the OpenAI chat.completion body."""
-    try:
-        target, completion = await routing.complete(call.targets, call.body)
-    except GatewayError as exc:
-        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
-        raise
-    except Exception:
-        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=500)
-        raise
+    target, completion = await _settle_on_failure(call, routing.complete(call.targets, call.body))
     body = completion.body
     body["model"] = call.model
     usage = completion.usage
@@ -224,22 +229,14 @@ async def complete(call: Call) -> tuple[Target, dict[str, Any], Decimal]:
 
 
 async def images(call: Call, request: dict[str, Any]) -> tuple[Target, dict[str, Any], Decimal]:
-    try:
-        target, result = await routing.images(call.targets, request)
-    except GatewayError as exc:
-        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
-        raise
+    target, result = await _settle_on_failure(call, routing.images(call.targets, request))
     call.images = max(result.images, 1)
     cost = await run_in_threadpool(finish, call, target=target, usage=Usage(), status="success", http_status=200)
     return target, {"created": result.created or int(time.time()), "data": result.data}, cost
 
 
 async def open_stream(call: Call) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:
-    try:
-        return await routing.open_stream(call.targets, call.body)
-    except GatewayError as exc:
-        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=exc.status_code)
-        raise
+    return await _settle_on_failure(call, routing.open_stream(call.targets, call.body))
 
 
 def _sse(data: dict[str, Any]) -> bytes:
