@@ -216,3 +216,24 @@ def test_an_unexpected_failure_before_the_answer_releases_the_hold_at_once(dynam
     assert all(r["state"] == "settled" for r in db.table("ReservationsTable").scan()["Items"])
     records = recent_for_key(payer["key_id"])
     assert len(records) == 3 and all(r["status"] == "error" and r["http_status"] == 500 and r["cost"] == 0 for r in records)
+
+
+def test_an_idempotency_key_left_pending_by_a_crash_is_taken_over_once_stale(client, payer, providers):
+    from gw_chat import idempotency
+    from gw_chat.schemas import ChatCompletionRequest
+
+    caller = auth.authenticate(f"Bearer {payer['key']}", None)
+    headers = {**bearer(payer["key"]), "Idempotency-Key": "crash-1"}
+    body = ChatCompletionRequest.model_validate(BODY).model_dump(exclude_none=True)  # as the route passes it
+    logic.begin(caller, endpoint="/v1/chat/completions", body=body, idempotency_key="crash-1")  # then "crashes"
+    with respx.mock as mock:
+        upstream = mock.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+        assert_error(client.post("/v1/chat/completions", headers=headers, json=BODY), 409, "still in progress")
+        timeutil.shift_clock(idempotency.STALE_SECONDS + 1)
+        assert metering.sweep() == 1  # the crashed request's hold is released
+        retried = client.post("/v1/chat/completions", headers=headers, json=BODY)
+        replayed = client.post("/v1/chat/completions", headers=headers, json=BODY)
+    assert retried.status_code == 200 and upstream.call_count == 1
+    assert replayed.json() == retried.json() and replayed.headers["idempotent-replayed"] == "true"
+    records = [r for r in recent_for_user(payer["user_id"]) if r["status"] == "success"]
+    assert len(records) == 1 and balance(payer["user_id"]) == (Decimal("10.00") - records[0]["cost"], 0)

@@ -3,6 +3,9 @@
 The claim is a conditional Put of ``idem#<key_id>#<sha256(Idempotency-Key)>`` in CountersTable, run in the admission
 round trip. The response is stored in the same transaction that settles the request (so "charged" and "stored" cannot
 disagree); a failed request deletes its claim so the client may retry with the same key. Claims expire after 24 h.
+A claim still pending after ``STALE_SECONDS`` (the reservation lifetime: its invocation crashed, and the sweep
+releases its reservation) is taken over by the next request with the same key and body, instead of answering 409 for
+a day.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from gateway_common.timeutil import now_ts
 
 COUNTERS = "CountersTable"
 TTL_SECONDS = 86400
+STALE_SECONDS = 900  # = metering.RESERVATION_SECONDS: no live invocation holds a claim longer
 MAX_STORED_BYTES = 300_000
 
 
@@ -49,22 +53,35 @@ def validate_key(value: str) -> str:
 def claim_step(cid: str, request_id: str, fingerprint: str) -> Step:
     table = db.table(COUNTERS)
 
+    def claim(condition: str, values: dict[str, Any] | None = None) -> None:
+        now = int(now_ts())
+        table.put_item(
+            Item={"counter_id": cid, "state": "pending", "request_id": request_id, "body_hash": fingerprint,
+                  "claimed_at": now, "expires_at": now + TTL_SECONDS},
+            ConditionExpression=condition,
+            **({"ExpressionAttributeValues": values, "ExpressionAttributeNames": {"#s": "state"}} if values else {}),
+        )
+
     def run() -> None:
         try:
-            table.put_item(
-                Item={"counter_id": cid, "state": "pending", "request_id": request_id, "body_hash": fingerprint,
-                      "expires_at": int(now_ts()) + TTL_SECONDS},
-                ConditionExpression="attribute_not_exists(counter_id)",
-            )
+            claim("attribute_not_exists(counter_id)")
+            return
         except ClientError as exc:
             if not db.is_conditional_failure(exc):
                 raise
-            item = table.get_item(Key={"counter_id": cid}, ConsistentRead=True).get("Item") or {}
-            if item.get("body_hash") != fingerprint:
-                raise BadRequest("This Idempotency-Key was already used with a different request body") from None
-            if item.get("state") != "done":
-                raise Conflict("A request with this Idempotency-Key is still in progress: retry shortly") from None
-            raise Replay(json.loads(item["response"])) from None
+        item = table.get_item(Key={"counter_id": cid}, ConsistentRead=True).get("Item") or {}
+        if item.get("body_hash") != fingerprint:
+            raise BadRequest("This Idempotency-Key was already used with a different request body")
+        if item.get("state") == "done":
+            raise Replay(json.loads(item["response"]))
+        if int(item.get("claimed_at", now_ts())) + STALE_SECONDS < now_ts():
+            try:  # the claimant crashed: take the claim over (only one taker wins)
+                claim("request_id = :old AND #s = :pending", {":old": item["request_id"], ":pending": "pending"})
+                return
+            except ClientError as exc:
+                if not db.is_conditional_failure(exc):
+                    raise
+        raise Conflict("A request with this Idempotency-Key is still in progress: retry shortly")
 
     def undo(_: None) -> None:
         table.delete_item(Key={"counter_id": cid}, ConditionExpression="request_id = :r",
