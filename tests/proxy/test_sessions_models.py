@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import respx
 
@@ -90,3 +92,43 @@ def test_catalog_refresh_updates_prices_and_adds_models(client, dynamo, monkeypa
 
 def test_catalog_refresh_without_credentials_does_nothing(dynamo):
     assert refresh.refresh() == {"providers": 0, "models_written": 0}
+
+
+def test_the_gateway_documents_examples_work_verbatim(client, demo):
+    """The request bodies of the chat, responses and image sections of the gateway API document, as written, answer
+    with the fields its example responses show (served by the sandbox: no provider credentials in tests)."""
+    from gateway_common.usage import recent_for_user
+
+    headers = bearer(demo["live"]["key"])
+    chat = client.post("/v1/chat/completions", headers=headers, json={
+        "model": "openai/gpt-4", "messages": [{"role": "user", "content": "Hello, world!"}], "max_tokens": 100,
+        "temperature": 0.7})
+    assert chat.status_code == 200, chat.text
+    body = chat.json()
+    assert body["object"] == "chat.completion" and body["model"] == "openai/gpt-4" and body["id"].startswith("chatcmpl-")
+    assert body["choices"][0]["message"]["role"] == "assistant" and body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"] > 0
+
+    responses = client.post("/v1/responses", headers=headers, json={
+        "model": "openai/gpt-4", "input": "Hello, world!", "max_tokens": 100, "temperature": 0.7,
+        "response_format": {"type": "json_object"}})
+    assert responses.status_code == 200, responses.text
+    body = responses.json()
+    assert body["object"] == "response" and body["model"] == "openai/gpt-4" and body["created"] == body["created_at"] > 0
+    assert json.loads(body["output_text"])["reply"].startswith("Sandbox reply")  # JSON asked, JSON answered
+    assert body["output"][0]["content"][0]["text"] == body["output_text"] and body["max_output_tokens"] == 100
+    usage = body["usage"]
+    assert usage["prompt_tokens"] == usage["input_tokens"] > 0 and usage["completion_tokens"] == usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+    image = client.post("/images/generate", headers=headers, json={
+        "prompt": "A beautiful sunset over mountains", "model": "stability-ai/stable-diffusion-xl", "size": "1024x1024",
+        "quality": "standard"})
+    assert image.status_code == 200, image.text
+    body = image.json()
+    assert body["success"] is True and len(body["data"]) == 1
+    assert body["data"][0]["url"].startswith("data:image/png;base64,")
+    assert body["data"][0]["revised_prompt"] == "A beautiful sunset over mountains"
+    assert body["cost"] == 0.002 and image.headers["x-gateway-cost"] == "0.002 USD"  # the catalog's per-image price
+    assert sorted(r["endpoint"] for r in recent_for_user(demo["live"]["user_id"])) == [
+        "/images/generate", "/v1/chat/completions", "/v1/responses"]

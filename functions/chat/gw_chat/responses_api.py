@@ -1,4 +1,8 @@
-"""OpenAI Responses API <-> chat completions: the request becomes a chat request, the completion a Response object."""
+"""OpenAI Responses API <-> chat completions: the request becomes a chat request, the completion a Response object.
+
+The Response object is OpenAI's (``output`` a list of items, ``created_at``, ``usage.input_tokens``…), plus, for
+clients written against the gateway document's example, ``output_text``, ``created`` and ``usage.prompt_tokens`` /
+``completion_tokens`` (extra fields OpenAI clients ignore)."""
 
 from __future__ import annotations
 
@@ -56,10 +60,12 @@ def to_response(completion: dict[str, Any], body: dict[str, Any], model: str) ->
     incomplete = choice.get("finish_reason") == "length"
     fmt = (body.get("text") or {}).get("format") or body.get("response_format") or {"type": "text"}
     rid = str(completion.get("id", "resp")).replace("chatcmpl-", "")
+    created = int(completion.get("created") or time.time())
     return {
         "id": f"resp_{rid}",
         "object": "response",
-        "created_at": int(completion.get("created") or time.time()),
+        "created_at": created,
+        "created": created,
         "status": "incomplete" if incomplete else "completed",
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
         "error": None,
@@ -86,5 +92,7 @@ def to_response(completion: dict[str, Any], body: dict[str, Any], model: str) ->
             "output_tokens": int(usage.get("completion_tokens") or 0),
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": int(usage.get("total_tokens") or 0),
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
         },
     }
