@@ -196,6 +196,15 @@ def test_stream_cut_midway_sends_an_error_event_and_bills_what_was_produced(clie
 
 
 @respx.mock
+def test_a_provider_echoing_our_key_in_its_error_never_shows_it_to_the_client(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(401, json={"error": {"message": "Invalid key sk-test-openai"}}))
+    respx.post(OPENROUTER).mock(return_value=httpx.Response(403, text="key sk-or-test is disabled"))
+    response = chat(client, payer["key"])
+    assert_error(response, 502, "Invalid key [provider key]", "key [provider key] is disabled")
+    assert "sk-test-openai" not in response.text and "sk-or-test" not in response.text
+
+
+@respx.mock
 def test_upstream_error_before_the_first_chunk_is_a_plain_http_error(client, payer, providers):
     respx.post(OPENAI).mock(return_value=httpx.Response(401, json={"error": {"message": "Incorrect API key provided"}}))
     respx.post(OPENROUTER).mock(return_value=httpx.Response(401, json={"error": {"message": "No auth credentials found"}}))

@@ -113,6 +113,8 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
             try:
                 return target, await call(target)
             except ProviderError as exc:
+                if target.key and target.key in exc.message:  # some providers echo the key they refused
+                    exc.message = exc.message.replace(target.key, "[provider key]")
                 errors.append(exc)
                 logger.warning("upstream failure",
                                extra={"provider": exc.provider, "status": exc.status, "retryable": exc.retryable})
