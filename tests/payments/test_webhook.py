@@ -84,9 +84,57 @@ def test_refund_after_completed_checkout_removes_credits_by_delta(deliver, demo)
     assert len(_audit("credits_refunded")) == 2
 
 
-def test_refund_of_an_unknown_payment_is_ignored(deliver, demo):
+def test_refund_arriving_before_its_payment_is_applied_when_the_payment_is_credited(deliver, demo):
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    early = deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=2000)))
+    assert early.status_code == 200 and early.json()["outcome"] == "refund_awaiting_payment"
+    assert _balance(uid) == Decimal("25.00")
+    assert not [e for e in ledger.entries(uid) if e["entry_id"].startswith("refund:")]
+    # the payment's event (retried by Stripe) arrives afterwards: credited, and the kept refund removed at once
+    assert deliver(sf.event("checkout.session.completed", sf.checkout_session(uid, cents=5000, pi=pi))).json()["outcome"] \
+        == "credited"
+    assert _balance(uid) == Decimal("55.00")
+    assert deliver(sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=5000, pi=pi))).json()["outcome"] \
+        == "already_credited"
+    assert _balance(uid) == Decimal("55.00")
+    assert [e["amount"] for e in ledger.entries(uid) if e["entry_id"].startswith("refund:")] == [Decimal("-20.00")]
+    # the rest of the refund, then a stale replay of the early figure under a new event id
+    deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=5000)))
+    assert deliver(sf.event("charge.refunded", sf.charge(pi, cents=5000, refunded_cents=2000))).json()["outcome"] == \
+        "already_refunded"
+    assert _balance(uid) == Decimal("25.00")
+
+
+def test_refund_and_payment_racing_apply_the_refund_once(deliver, demo, monkeypatch):
+    """The refund reads no payment, the payment is then credited and finds no kept refund, and only then does the
+    refund keep its figure: its second look applies it."""
+    from gw_stripe_webhook import logic
+
+    uid = demo["live"]["user_id"]
+    pi = sf.new_pi()
+    real = logic._refund_to
+    calls: list[str] = []
+
+    def refund_to(*args, **kwargs):
+        outcome = real(*args, **kwargs)
+        if not calls:
+            calls.append(outcome)
+            assert deliver(sf.event("payment_intent.succeeded", sf.payment_intent(uid, cents=3000, pi=pi))).json()[
+                "outcome"] == "credited"
+        return outcome
+
+    monkeypatch.setattr(logic, "_refund_to", refund_to)
+    response = deliver(sf.event("charge.refunded", sf.charge(pi, cents=3000, refunded_cents=3000)))
+    assert calls == ["awaiting_payment"]
+    assert response.json()["outcome"] == "refunded"
+    assert _balance(uid) == Decimal("25.00")
+    assert [e["amount"] for e in ledger.entries(uid) if e["entry_id"].startswith("refund:")] == [Decimal("-30.00")]
+
+
+def test_refund_of_a_payment_never_made_here_changes_no_balance(deliver, demo):
     response = deliver(sf.event("charge.refunded", sf.charge(sf.new_pi(), cents=5000, refunded_cents=5000)))
-    assert response.status_code == 200 and response.json()["outcome"] == "ignored_unknown_payment"
+    assert response.status_code == 200 and response.json()["outcome"] == "refund_awaiting_payment"
     assert _balance(demo["live"]["user_id"]) == Decimal("25.00")
 
 

@@ -11,7 +11,9 @@
 - ``charge.refunded`` removes the refunded share of the payment's credits by delta: ``amount_refunded`` is cumulative,
   the payment item remembers how much was already removed, and entry ``refund:<charge_id>:<amount_refunded>`` plus a
   condition on the previous figure make each refund step apply once, in any order. A refund removes credits even if
-  they were spent (the balance may go below zero; AI requests are then refused until it is topped up).
+  they were spent (the balance may go below zero; AI requests are then refused until it is topped up). A refund whose
+  event comes before the payment's (Stripe does not order deliveries; the payment event may be in its retries) is kept
+  on the payment item and applied when the payment is credited: each side writes its part, then reads the other's.
 - ``payment_intent.payment_failed`` is recorded (payment item + audit entry), no balance changes.
 """
 
@@ -144,6 +146,7 @@ def _credit_payment(event_id: str, payment_id: str, metadata: dict[str, Any], am
         extra_transact_items=[record],
     )
     _coupon_bonus(user.user_id, payment_id, metadata, paid, currency)
+    _apply_early_refund(event_id, payment_id)
     referrals.on_payment(user.user_id, payment_id)
     return "credited" if result.applied else "already_credited"
 
@@ -208,11 +211,42 @@ def _payment_failed(event_id: str, intent: dict[str, Any]) -> str:
 def _refunded(event_id: str, charge: dict[str, Any]) -> str:
     payment_id = _id(charge.get("payment_intent")) or str(charge["id"])
     cumulative = int(charge.get("amount_refunded") or 0)
+    outcome = _refund_to(event_id, payment_id, str(charge["id"]), cumulative)
+    if outcome != "awaiting_payment" or cumulative <= 0:
+        return outcome
+    # Stripe does not order deliveries: the payment's success event may still be on its way (or being retried). Keep
+    # the refund figure on the payment item, then look again: whichever of the two events writes second applies it.
+    try:
+        billing.table().update_item(
+            Key=billing.key(f"PAYMENT#{payment_id}", "PAYMENT"),
+            UpdateExpression="SET pending_refund_cents = :cum, pending_refund_charge = :ch",
+            ConditionExpression="attribute_not_exists(pending_refund_cents) OR pending_refund_cents < :cum",
+            ExpressionAttributeValues={":cum": cumulative, ":ch": str(charge["id"])},
+        )
+    except ClientError as exc:
+        if not db.is_conditional_failure(exc):
+            raise  # a larger figure is already kept
+    outcome = _refund_to(event_id, payment_id, str(charge["id"]), cumulative)
+    if outcome == "awaiting_payment":
+        logger.warning("refund of a payment not credited (yet)", extra={"payment_id": payment_id, "event_id": event_id})
+        return "refund_awaiting_payment"
+    return outcome
+
+
+def _apply_early_refund(event_id: str, payment_id: str) -> None:
+    """After a payment is credited: apply a refund whose event arrived before the payment's (kept on the item)."""
+    payment = billing.get(f"PAYMENT#{payment_id}", "PAYMENT") or {}
+    pending = int(payment.get("pending_refund_cents") or 0)
+    if pending > int(payment.get("refunded_cents") or 0):
+        _refund_to(event_id, payment_id, str(payment["pending_refund_charge"]), pending)
+
+
+def _refund_to(event_id: str, payment_id: str, charge_id: str, cumulative: int) -> str:
+    """Remove the credits of a payment refunded up to ``cumulative`` cents (each step once, in any order)."""
     for _ in range(10):
         payment = billing.get(f"PAYMENT#{payment_id}", "PAYMENT")
         if payment is None or payment.get("status") not in ("succeeded", "refunded") or not payment.get("amount_cents"):
-            logger.warning("refund of a payment never credited", extra={"payment_id": payment_id, "event_id": event_id})
-            return "ignored_unknown_payment"
+            return "awaiting_payment"
         previous = int(payment.get("refunded_cents") or 0)
         amount = int(payment["amount_cents"])
         cumulative = min(cumulative, amount)
@@ -225,10 +259,10 @@ def _refunded(event_id: str, charge: dict[str, Any]) -> str:
         status = "refunded" if cumulative == amount else "succeeded"
         try:
             ledger.credit(
-                user_id=str(payment["user_id"]), amount=-delta, entry_id=f"refund:{charge['id']}:{cumulative}",
+                user_id=str(payment["user_id"]), amount=-delta, entry_id=f"refund:{charge_id}:{cumulative}",
                 reason="stripe refund", currency=str(payment.get("currency") or "usd"), actor_id="system",
                 audit_action="credits_refunded",
-                details={"payment_intent_id": payment_id, "charge_id": charge["id"], "stripe_event_id": event_id,
+                details={"payment_intent_id": payment_id, "charge_id": charge_id, "stripe_event_id": event_id,
                          "amount_refunded_cents": cumulative},
                 extra_transact_items=[billing.transact_update(
                     f"PAYMENT#{payment_id}", "PAYMENT", "SET refunded_cents = :cum, #st = :s",
