@@ -92,3 +92,26 @@ def test_convert_moves_the_user_to_the_plan(client, make_user):
 
     assert handler({}, None)["expired"] == 0  # a converted trial is not expired
     assert users.require_user(person["user_id"]).credits == Decimal("10.00")
+
+
+def test_a_conversion_racing_the_expiry_job_keeps_the_trial_credits(client, make_user, monkeypatch):
+    """The job reads an active, ended trial; the user converts before the job writes: no credits are taken."""
+    from gateway_common import trial_lifecycle
+
+    person = make_user()
+    headers = bearer(person["key"])
+    client.post("/trials/start", headers=headers)
+    shift_clock(3 * 86400 + 1)
+    real = trial_lifecycle.remaining_credits
+
+    def remaining_then_convert(user):
+        unspent = real(user)
+        assert client.post("/trials/convert", headers=headers, json={"plan_id": 2}).status_code == 200
+        return unspent
+
+    monkeypatch.setattr(trial_lifecycle, "remaining_credits", remaining_then_convert)
+    assert trial_lifecycle.expire_due() == []
+    user = users.require_user(person["user_id"])
+    assert user.trial.status == "converted" and user.plan_id == 2
+    assert user.credits == Decimal("10.00")
+    assert [e["entry_id"] for e in ledger.entries(person["user_id"])] == [f"trial:{person['user_id']}"]

@@ -181,11 +181,20 @@ def expire_one(user_id: str, trial_id: str, moment: float) -> bool:
         return False
     unspent = remaining_credits(user)
     if unspent > 0:
-        ledger.credit(
-            user_id=user_id, amount=-unspent, entry_id=f"trial:{user_id}:expired", reason="unused trial credits expired",
-            currency=user.currency, actor_id="system", audit_action="trial_credits_expired",
-            details={"trial_id": trial_id},
+        # Only while the trial is still scheduled: converting deletes the schedule item in its own transaction, so a
+        # conversion that commits between the read above and this write keeps its credits.
+        still_scheduled = billing.transact_update(
+            f"USER#{user_id}", "TRIAL", "SET credits_removed = :r",
+            condition="attribute_exists(pk) AND trial_id = :tid", vals={":r": unspent, ":tid": trial_id},
         )
+        try:
+            ledger.credit(
+                user_id=user_id, amount=-unspent, entry_id=f"trial:{user_id}:expired", reason="unused trial credits expired",
+                currency=user.currency, actor_id="system", audit_action="trial_credits_expired",
+                details={"trial_id": trial_id}, extra_transact_items=[still_scheduled],
+            )
+        except ledger.ExtraItemRefused:
+            return False  # converted (or closed) meanwhile
     try:
         db.client().transact_write_items(TransactItems=[
             {"Update": {
