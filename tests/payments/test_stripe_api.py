@@ -90,4 +90,4 @@ def test_stripe_errors_become_502_and_missing_key_503(client, demo, stripe_api, 
     assert "sk_test" not in str(body)
     monkeypatch.delenv("STRIPE_SECRET_KEY")
     assert_error(client.post("/api/stripe/payment-intent", headers=bearer(demo["live"]["key"]), json={"amount": 5}),
-                 503, "not configured")
+                 503, "not configured", "STRIPE_SECRET_KEY")

@@ -200,5 +200,11 @@ def test_webhook_without_configured_secret_is_503(client, demo, monkeypatch):
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     evt = sf.event("payment_intent.succeeded", sf.payment_intent(demo["live"]["user_id"], cents=900, pi=sf.new_pi()))
     payload = sf.dumps(evt)
+    audit_before = db.table(audit.AUDIT).scan()["Items"]
     assert_error(client.post("/api/stripe/webhook", content=payload, headers={"Stripe-Signature": sf.sign(payload)}),
-                 503, "not configured")
+                 503, "not configured", "STRIPE_WEBHOOK_SECRET")
+    # a deployment misconfiguration: Stripe retries 5xx deliveries, so nothing may be written meanwhile
+    assert billing.get(f"EVENT#{evt['id']}", "EVENT") is None
+    assert billing.get(f"PAYMENT#{evt['data']['object']['id']}", "PAYMENT") is None
+    assert _balance(demo["live"]["user_id"]) == Decimal("25.00")
+    assert db.table(audit.AUDIT).scan()["Items"] == audit_before

@@ -21,5 +21,6 @@ def _client(api_key: str) -> stripe.StripeClient:
 def client() -> stripe.StripeClient:
     api_key = get_secret("STRIPE_SECRET_KEY")
     if not api_key:
-        raise ServiceUnavailable("Payments are not configured on this deployment (no Stripe secret key)")
+        raise ServiceUnavailable("Payments are not configured on this deployment: the STRIPE_SECRET_KEY setting "
+                                 "(STRIPE_SECRET_KEY_PARAM in AWS) is missing")
     return _client(api_key)

@@ -40,7 +40,8 @@ CENT = Decimal("0.01")
 def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
     secret = get_secret("STRIPE_WEBHOOK_SECRET")
     if not secret:
-        raise ServiceUnavailable("Stripe webhooks are not configured on this deployment")
+        raise ServiceUnavailable("Stripe webhooks are not configured on this deployment: the STRIPE_WEBHOOK_SECRET setting "
+                                 "(STRIPE_WEBHOOK_SECRET_PARAM in AWS) is missing; nothing was processed, Stripe will retry")
     if not signature:
         raise BadRequest("Missing Stripe-Signature header")
     try:
