@@ -11,8 +11,10 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from gateway_common import db, ledger, metering, usage, users
-from gateway_common.timeutil import iso_now
+import pytest
+
+from gateway_common import db, ledger, metering, trial_lifecycle, usage, users
+from gateway_common.timeutil import iso_now, shift_clock
 from tests.helpers import bearer
 from tests.payments import stripe_fakes as sf
 
@@ -30,7 +32,9 @@ def _use(user_id: str, key_id: str, cost: str) -> None:
 
 
 def _usage_cost(user_id: str) -> Decimal:
-    items = db.table(usage.USAGE).query(KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id})
+    items = db.table(usage.USAGE).query(KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id},
+                                        ConsistentRead=True)
+    assert "LastEvaluatedKey" not in items
     return sum((Decimal(str(i["cost"])) for i in items["Items"]), Decimal("0"))
 
 
@@ -69,16 +73,38 @@ def test_balance_is_ledger_minus_usage_after_a_mixed_run(client, demo, make_user
     with ThreadPoolExecutor(5) as pool:
         list(pool.map(journey, range(5)))
 
-    checked = 0
-    for uid in [p["user_id"] for p in people] + [demo["live"]["user_id"]]:
-        user = users.require_user(uid)
-        ledger_sum = sum((Decimal(str(e["amount"])) for e in ledger.entries(uid)), Decimal("0"))
-        assert user.reserved == 0
-        assert user.credits == ledger_sum - _usage_cost(uid), uid
-        checked += 1
-    assert checked == 6
+    # a refund delivered before its payment's event, then the payment (Stripe does not order deliveries)
+    late_pi = sf.new_pi()
+    deliver(sf.event("charge.refunded", sf.charge(late_pi, cents=1200, refunded_cents=700)))
+    deliver(sf.event("payment_intent.succeeded", sf.payment_intent(people[4]["user_id"], cents=1200, pi=late_pi)))
+    # the trials end and the job takes back what was not spent of them
+    shift_clock(3 * 86400 + 60)
+    assert len(trial_lifecycle.expire_due()) == 3
+
+    checked = _check_every_user()
+    assert checked == len(people) + len({d["user_id"] for d in demo.values()})
     # the run did move money in every way it could
     reasons = {e["reason"] for p in people for e in ledger.entries(p["user_id"])}
     assert reasons >= {"stripe payment", "coupon", "coupon discount", "free trial credits", "referral reward (referred)",
-                       "referral reward (referrer)", "stripe refund"}
+                       "referral reward (referrer)", "stripe refund", "unused trial credits expired"}
     assert sum(1 for p in people if _usage_cost(p["user_id"]) > 0) == 5
+
+    # the check itself fails when money moves without a ledger entry
+    db.client().transact_write_items(TransactItems=[users.credit_update(people[2]["user_id"], Decimal("0.01"))])
+    with pytest.raises(AssertionError):
+        _check_every_user()
+
+
+def _check_every_user() -> int:
+    """balance == sum(ledger) - sum(usage costs) for every user in the table (email claim items are not users)."""
+    checked = 0
+    for item in db.table(users.USERS).scan(ConsistentRead=True)["Items"]:
+        if "owner_id" in item:
+            continue
+        uid = item["user_id"]
+        user = users.require_user(uid)
+        ledger_sum = sum((Decimal(str(e["amount"])) for e in ledger.entries(uid)), Decimal("0"))
+        assert user.reserved == 0, uid
+        assert user.credits == ledger_sum - _usage_cost(uid), uid
+        checked += 1
+    return checked
