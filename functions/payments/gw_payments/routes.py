@@ -87,7 +87,10 @@ def trial_status(caller: Caller = authorized("trials")) -> TrialStatusResponse:
 
 
 @router.post("/trials/convert", response_model=TrialConvertResponse, tags=["trials"],
-             summary="Convert the trial to a paid plan")
+             summary="Convert the trial to a paid plan",
+             description="Moves the account to the subscription plan `plan_id` (its rate limits) and keeps the remaining "
+                         "trial credits. Nothing is charged: there is no recurring subscription billing, AI usage is paid "
+                         "from credits on every plan.")
 def convert_trial(body: TrialConvertRequest, request: Request, caller: Caller = authorized("trials")) -> TrialConvertResponse:
     plan = trial_lifecycle.convert(users.require_user(caller.user_id), body.plan_id, meta=request_meta(request))
     return TrialConvertResponse(message="Trial converted successfully", new_plan=plan.plan_name, plan_id=plan.id)
