@@ -76,6 +76,28 @@ def test_every_route_is_guarded(client, dynamo, no_network):
         assert client.get(f"/chat/sessions/{owned['session_id']}", headers=bearer(victim.key)).status_code == 200
 
 
+def _admin_guarded(route: walk.Route) -> bool:
+    """Whether the route's own dependency is ``authorized(..., admin=True)`` (read from the closure it built)."""
+    for dependency in route.endpoint.dependant.dependencies:
+        code = getattr(dependency.call, "__code__", None)
+        if code is not None and "admin" in code.co_freevars:
+            if dependency.call.__closure__[code.co_freevars.index("admin")].cell_contents:
+                return True
+    return False
+
+
+def test_the_walk_knows_every_admin_route():
+    """A route guarded admin-only outside the walk's admin table would be walked as an ordinary route (only its leaks
+    checked), so a later loss of its admin guard would go unseen: the table must name every admin route."""
+    routes = walk.gateway_routes()
+    guarded = {r.name for r in routes if _admin_guarded(r)}
+    assert {"GET /roles", "POST /admin/rate-limits", "GET /admin/audit-logs"} <= guarded
+    unknown = sorted(name for name in guarded if not walk.Route(*name.split(" ", 1), None).is_admin)  # type: ignore[arg-type]
+    assert unknown == [], f"admin-only routes missing from walk.ADMIN_ROUTES / ADMIN_PREFIXES: {unknown}"
+    negative = walk.routes_of([_leaky_router()])
+    assert not any(_admin_guarded(r) for r in negative if r.path == "/admin/leaky-report")  # forgot admin=True: seen
+
+
 def _leaky_router() -> APIRouter:
     router = APIRouter()
 

@@ -104,6 +104,75 @@ def test_bad_queries_are_400(client, demo):
     assert_error(client.get("/admin/audit-logs", headers=bearer(demo["live"]["key"])), 403, "admin role")
 
 
+def test_bad_query_values_are_400_naming_the_parameter(client, demo):
+    admin = bearer(demo["admin"]["key"])
+    for name in ("user_id", "action", "resource_type", "start_date", "end_date"):
+        assert_error(client.get(f"/admin/audit-logs?{name}=", headers=admin), 400, name)  # was a DynamoDB error (500)
+    assert_error(client.get("/admin/audit-logs?start_date=%20", headers=admin), 400, "start_date", "not a date")
+    assert_error(client.get("/admin/audit-logs?user_id=" + "u" * 101, headers=admin), 400, "user_id")
+    assert_error(client.get("/admin/audit-logs?action=" + "a" * 65, headers=admin), 400, "action")
+    assert_error(client.get("/admin/audit-logs?start_date=" + "2" * 41, headers=admin), 400, "start_date")
+    assert_error(client.get("/admin/audit-logs?limit=1001", headers=admin), 400, "limit")
+    assert_error(client.get("/admin/audit-logs?end_date=2024-02-30", headers=admin), 400, "end_date", "not a date")
+    # times beyond what a datetime holds once moved to UTC
+    assert_error(client.get("/admin/audit-logs?start_date=0001-01-01T00:00:00%2B05:00", headers=admin), 400, "start_date")
+    assert_error(client.get("/admin/audit-logs?end_date=9999-12-31T23:00:00-05:00", headers=admin), 400, "end_date")
+
+
+def test_unfiltered_ranges_are_bounded_and_dates_clamped(client, demo, history):
+    admin = bearer(demo["admin"]["key"])
+    history["no_scan"]()
+    calls: list[str] = []
+    real_table = db.table
+
+    class Counting:
+        def __init__(self, table: Any) -> None:
+            self._table = table
+
+        def query(self, **kwargs: Any) -> Any:
+            calls.append(kwargs.get("IndexName", "pk"))
+            return self._table.query(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._table, name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "table", lambda name: Counting(real_table(name)))
+        # one Query per month without a filter: "since year 1" would have been ~24,000 months of queries
+        assert_error(client.get("/admin/audit-logs?start_date=0001-01-01", headers=admin), 400, "36 months", "filter")
+        assert_error(client.get("/admin/audit-logs?start_date=2019-01-01&end_date=2023-01-01", headers=admin), 400, "36 months")
+        assert calls == []
+        # a filter is one index Query over any range
+        ancient = client.get("/admin/audit-logs?user_id=user_a&start_date=0001-01-01", headers=admin)
+        assert len(_ids(ancient)) == 3 and calls == ["by-user", "by-user"]  # the page and its count
+        calls.clear()
+        # an end in the far future means now: the default 12 months before now are read, not 12 months before 9999
+        future = client.get("/admin/audit-logs?end_date=9999-12-31", headers=admin)
+        assert {history["old"]["id"], history["new"][1]["id"]} <= set(_ids(future))
+        assert len(calls) <= 2 * 13
+    assert _ids(client.get("/admin/audit-logs?end_date=1990-01-01", headers=admin)) == []
+    assert _ids(client.get("/admin/audit-logs?start_date=2999-01-01", headers=admin)) == []
+
+
+def test_secrets_never_enter_an_entry(dynamo):
+    key = "gw_live_" + "S" * 43
+    license_key = "CHA-1A2B3C4D-5E6F7A8B-9C0D1E2F-3A4B5C6D"
+    jwt_like = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJkaWQ6cHJpdnkifQ.c2lnbmF0dXJl"
+    entry = audit.record(
+        user_id="user_a", action="api_key_created", resource_type="api_key", resource_id="key_1",
+        details={"key_name": "prod", "masked": "gw_live_abcd…wxyz", "note": f"made {key} for them",
+                 "nested": {"privy_token": "opaque", "items": [license_key, {"raw": jwt_like}]}, "api_key": "x",
+                 "stripe": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"},
+    )
+    stored = db.table(audit.AUDIT).get_item(Key={"pk": entry["pk"], "sk": entry["sk"]})["Item"]
+    text = str(stored)
+    for secret in (key, license_key, jwt_like, "opaque", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"):
+        assert secret not in text, secret
+    assert stored["details"]["note"] == "made [redacted] for them"
+    assert stored["details"]["nested"] == {"privy_token": "[redacted]", "items": ["[redacted]", {"raw": "[redacted]"}]}
+    assert stored["details"]["key_name"] == "prod" and stored["details"]["masked"] == "gw_live_abcd…wxyz"
+
+
 def test_no_route_changes_or_deletes_an_entry(client, demo):
     for function in template.http_functions():
         for route in importlib.import_module(function.module).router.routes:

@@ -20,7 +20,9 @@ def test_first_sign_in_creates_the_user_with_a_session_key(client, privy):
     body = response.json()
     assert body["is_new_user"] is True and body["email"] == "new1@example.com" and body["username"] == "new1@example.com"
     assert body["plan_id"] == 1 and body["role"] == "user" and body["credits"] == 0.0
-    assert body["subscription_status"] == "trial_available" and body["trial_available"] is True
+    # the Free plan is in force ("active", as for every account); the trial is offered, not started
+    assert body["subscription_status"] == "active" and body["trial_available"] is True
+    assert users.get_user(body["user_id"]).trial is None
     assert body["api_key"].startswith("gw_live_")
     balance = client.get("/user/balance", headers=bearer(body["api_key"])).json()
     assert balance["user_id"] == body["user_id"]
@@ -129,3 +131,23 @@ def test_auth_config_is_public_and_reveals_no_key(client, privy, monkeypatch):
     assert "BEGIN PUBLIC KEY" not in str(body)
     monkeypatch.setenv("PRIVY_VERIFICATION_KEY", "not a pem")
     assert client.get("/auth/config").json()["privy_enabled"] is False
+
+
+def test_an_address_of_another_account_is_never_taken_over(client, privy, demo):
+    owner = users.get_user(demo["live"]["user_id"])
+    body = client.post("/auth/privy", json={"token": privy.token("did:privy:squatter", email=owner.email),
+                                            "username": "Squatter"}).json()
+    assert body["is_new_user"] is True and body["user_id"] != owner.user_id
+    assert body["email"] is None and body["username"] == "Squatter"  # neither the address nor a name that shows it
+    assert users.find_by_email(owner.email).user_id == owner.user_id
+
+
+def test_an_address_claimed_concurrently_still_signs_in_without_it(client, privy, monkeypatch):
+    other = users.create_user(username="first", email="race@example.com", plan_id=1)
+    # the address was free when this sign-in looked, and claimed before its write: the write's condition refuses it
+    monkeypatch.setattr(users, "find_by_email", lambda email: None)
+    response = client.post("/auth/privy", json={"token": privy.token("did:privy:racer", email="race@example.com")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["email"] is None and body["user_id"] != other.user_id and body["username"] == "did:privy:racer"
+    assert client.get("/user/balance", headers=bearer(body["api_key"])).status_code == 200

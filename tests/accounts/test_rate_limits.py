@@ -76,9 +76,26 @@ def test_override_set_read_remove_changes_what_the_next_request_may_do(client, d
     assert removed_entry["details"]["reason"] == "Cleared" and removed_entry["details"]["target_user_id"] == user["user_id"]
 
 
-def test_zero_limits_are_refused(client, demo):
-    body = {"user_id": demo["live"]["user_id"], "custom_limits": {"GET /user/balance": 0}, "reason": "blocked"}
-    assert_error(client.post("/admin/rate-limits", headers=bearer(demo["admin"]["key"]), json=body), 400, "between 1 and")
+def test_a_zero_override_blocks_and_removing_it_unblocks(client, demo):
+    admin, user = bearer(demo["admin"]["key"]), demo["live"]
+    body = {"user_id": user["user_id"], "requests_per_minute": 0, "custom_limits": {"GET /user/balance": 0},
+            "reason": "Blocked during fraud review"}
+    response = client.post("/admin/rate-limits", headers=admin, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["rate_limits"]["requests_per_minute"] == 0
+    # the very first request of the window is refused: 0 admits nothing, on the endpoint and for AI requests
+    assert_error(client.get("/user/balance", headers=bearer(user["key"])), 429, "0 requests per minute")
+    try:
+        _ai_request(user["key"])
+        raise AssertionError("an AI request passed an override of 0/minute")
+    except RateLimited as exc:
+        assert "0 requests per minute" in exc.message
+    assert client.get("/user/api-keys", headers=bearer(user["key"])).status_code == 200  # other endpoints unaffected
+    view = client.get(f"/admin/rate-limits/{user['user_id']}", headers=admin).json()
+    assert view["rate_limits"]["requests_per_minute"] == 0 and view["current_usage"]["requests_this_minute"] == 0
+    client.delete(f"/admin/rate-limits/{user['user_id']}?reason=cleared", headers=admin)
+    assert client.get("/user/balance", headers=bearer(user["key"])).status_code == 200
+    _ai_request(user["key"])
 
 
 def test_rate_limit_bodies_are_checked(client, demo):
@@ -87,11 +104,18 @@ def test_rate_limit_bodies_are_checked(client, demo):
     assert_error(client.post("/admin/rate-limits", headers=admin, json={"user_id": uid, "reason": "x"}), 400, "at least one")
     assert_error(client.post("/admin/rate-limits", headers=admin, json={"user_id": uid, "requests_per_minute": 5}), 400, "reason")
     assert_error(client.post("/admin/rate-limits", headers=admin,
-                             json={"user_id": uid, "requests_per_minute": 0, "reason": "x"}), 400, "requests_per_minute")
-    assert_error(client.post("/admin/rate-limits", headers=admin,
                              json={"user_id": uid, "custom_limits": {"chat": 5}, "reason": "x"}), 400, "METHOD /path")
     assert_error(client.post("/admin/rate-limits", headers=admin,
                              json={"user_id": "user_nobody", "requests_per_minute": 5, "reason": "x"}), 404, "user_nobody")
     assert_error(client.get("/admin/rate-limits/user_nobody", headers=admin), 404, "user_nobody")
     assert_error(client.delete(f"/admin/rate-limits/{uid}", headers=admin), 400, "reason")
+    assert_error(client.post("/admin/rate-limits", headers=admin,
+                             json={"user_id": uid, "requests_per_hour": -1, "reason": "x"}), 400, "requests_per_hour")
+    assert_error(client.post("/admin/rate-limits", headers=admin, json={
+        "user_id": uid, "custom_limits": {"GET /" + "a" * 300: 5}, "reason": "x"}), 400, "longer than 200")
+    assert_error(client.post("/admin/rate-limits", headers=admin, json={
+        "user_id": uid, "custom_limits": {"GET /user/balance": -1}, "reason": "x"}), 400, "between 0")
+    long_id = "u" * 101  # beyond any id; DynamoDB refuses keys over 2048 bytes with an error, not a miss
+    assert_error(client.get(f"/admin/rate-limits/{long_id}", headers=admin), 400, "user_id")
+    assert_error(client.delete(f"/admin/rate-limits/{long_id}?reason=x", headers=admin), 400, "user_id")
     assert _entries("rate_limits_set") == []

@@ -113,3 +113,7 @@ def test_bad_role_bodies_are_400(client, demo):
     assert_error(client.put(f"/roles/{uid}", headers=admin, json={"role": "root", "reason": "x"}), 400, "role")
     assert_error(client.put(f"/roles/{uid}", headers=admin, json={"role": "admin"}), 400, "reason")
     assert_error(client.put("/roles/user_nobody", headers=admin, json={"role": "admin", "reason": "x"}), 404, "user_nobody")
+    long_id = "u" * 101
+    assert_error(client.put(f"/roles/{long_id}", headers=admin, json={"role": "admin", "reason": "x"}), 400, "user_id")
+    assert_error(client.get(f"/roles/{long_id}", headers=admin), 400, "user_id")
+    assert_error(client.get("/roles?offset=-1", headers=admin), 400, "offset")

@@ -23,7 +23,9 @@ SESSION_KEY_NAME = "Privy session"
 DEFAULT_SESSION_TTL_SECONDS = 86_400
 MIN_SESSION_TTL_SECONDS = 300
 MAX_SESSION_TTL_SECONDS = 30 * 86_400
-TRIAL_OFFER_STATUS = "trial_available"  # the trial itself is started with POST /trials/start (payments group)
+# The Free plan is in force from the first sign-in: "active", as for every other account. The trial is an offer
+# (``trial_available`` in the response) started with POST /trials/start (payments group), which sets "trial".
+NEW_USER_STATUS = "active"
 
 
 @dataclass(frozen=True)
@@ -67,28 +69,36 @@ def _create_user(claims: privy.PrivyClaims, *, auth_method: str, display_name: s
     if email and users.find_by_email(email) is not None:
         email = None  # the address belongs to another account: never merge accounts on an address
     try:
-        user = users.create_user(
-            user_id=user_id,
-            username=claims.email or display_name or claims.did,
-            email=email,
-            plan_id=plan.id,
-            auth_method=auth_method,
-            currency=plan.currency,
-            subscription_status=TRIAL_OFFER_STATUS,
-            extra={"privy_did": claims.did},
-        )
+        user = _put_user(user_id, claims, email, auth_method=auth_method, display_name=display_name, plan=plan)
     except Conflict:
-        existing = users.get_user(user_id)  # a concurrent first sign-in won the conditional put
-        if existing is None:
+        existing = users.get_user(user_id)  # a concurrent first sign-in of this identity won the conditional put
+        if existing is not None:
+            return existing, False
+        if email is None:
             raise
-        return existing, False
+        # another identity claimed the address meanwhile: this account is created without it
+        user = _put_user(user_id, claims, None, auth_method=auth_method, display_name=display_name, plan=plan)
     audit.record(
         user_id=user.user_id, action="user_created", resource_type="user", resource_id=user.user_id,
         details={"via": "privy_sign_in", "auth_method": auth_method, "plan_id": plan.id,
-                 "subscription_status": TRIAL_OFFER_STATUS},
+                 "subscription_status": NEW_USER_STATUS},
         **meta,
     )
     return user, True
+
+
+def _put_user(user_id: str, claims: privy.PrivyClaims, email: str | None, *, auth_method: str, display_name: str | None,
+              plan: plans.Plan) -> UserRecord:
+    return users.create_user(
+        user_id=user_id,
+        username=email or display_name or claims.did,  # never another account's address
+        email=email,
+        plan_id=plan.id,
+        auth_method=auth_method,
+        currency=plan.currency,
+        subscription_status=NEW_USER_STATUS,
+        extra={"privy_did": claims.did},
+    )
 
 
 def _retire_expired_sessions(user_id: str) -> None:

@@ -37,6 +37,8 @@ RoleName = Literal["user", "admin", "support"]
 ROLE_ORDER = ("admin", "support", "user")
 WITNESS_ATTEMPTS = 5
 AUDIT_DEFAULT_MONTHS = 12
+AUDIT_MAX_MONTHS = 36  # widest unfiltered range (one Query per month)
+AUDIT_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # before any entry
 
 
 @dataclass(frozen=True)
@@ -214,15 +216,15 @@ def _limits_only(override: dict[str, Any] | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- audit log
 
 def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:
-    if value is None or not value.strip():
+    if value is None:
         return None
     text = value.strip()
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
             return day + timedelta(days=1, seconds=-1) if end else day
-        return parse_iso(text)
-    except ValueError:
+        return parse_iso(text).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadRequest(
             f"query parameter '{name}': '{value}' is not a date; use YYYY-MM-DD or an ISO 8601 time like 2024-01-01T00:00:00Z"
         ) from None
@@ -249,10 +251,19 @@ def _months_back(moment: datetime, count: int) -> datetime:
 def audit_logs(*, user_id: str | None, action: str | None, resource_type: str | None, start_date: str | None,
                end_date: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     start = _bound(start_date, "start_date", end=False)
-    end = _bound(end_date, "end_date", end=True) or utcnow()
-    if start is not None and start > end:
+    end = _bound(end_date, "end_date", end=True)
+    if start is not None and end is not None and start > end:
         raise BadRequest("query parameter 'start_date' is after 'end_date'")
+    # no entry is newer than now or older than AUDIT_EPOCH: clamping keeps the month arithmetic in range
+    end = min(max(end, AUDIT_EPOCH), utcnow()) if end is not None else utcnow()
+    start = max(start, AUDIT_EPOCH) if start is not None else None
     filtered = any(v is not None for v in (user_id, action, resource_type))
+    if not filtered and start is not None and _months_back(end, AUDIT_MAX_MONTHS) > start:
+        # without a filter every month is one Query: bound them (a filter is one index Query over any range)
+        raise BadRequest(
+            f"query parameters 'start_date'..'end_date' span more than {AUDIT_MAX_MONTHS} months: narrow the range, or "
+            "filter by user_id, action or resource_type"
+        )
     # sk = "<timestamp>#<id>": '~' sorts after '#', so the upper bound includes every entry of the end second.
     sk_range = (iso(start) if start else "0", iso(end) + "~")
     months = _months(start or _months_back(end, AUDIT_DEFAULT_MONTHS), end) if not filtered else []

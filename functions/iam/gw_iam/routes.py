@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from gateway_common import users
 from gateway_common.auth import Caller
@@ -23,6 +23,9 @@ from .schemas import (
 
 router = APIRouter()
 
+# A user id in the path: ids are short ('user_' + 16 hex); the bound keeps DynamoDB key limits out of reach.
+UserIdPath = Path(..., min_length=1, max_length=100, description="The user's id")
+
 
 @router.get("/roles", response_model=RoleList, tags=["roles"], summary="Users and their roles (admin)")
 def list_roles(
@@ -36,13 +39,13 @@ def list_roles(
 
 
 @router.get("/roles/{user_id}", response_model=RoleResponse, tags=["roles"], summary="A user's role and permissions (admin)")
-def get_role(user_id: str, caller: Caller = authorized("roles", admin=True)) -> RoleResponse:
+def get_role(user_id: str = UserIdPath, caller: Caller = authorized("roles", admin=True)) -> RoleResponse:
     return RoleResponse(**logic.role_view(users.require_user(user_id)))
 
 
 @router.put("/roles/{user_id}", response_model=UpdateRoleResponse, tags=["roles"], summary="Change a user's role (admin)")
 def update_role(
-    user_id: str, body: UpdateRoleRequest, request: Request, caller: Caller = authorized("roles", admin=True)
+    body: UpdateRoleRequest, request: Request, user_id: str = UserIdPath, caller: Caller = authorized("roles", admin=True)
 ) -> UpdateRoleResponse:
     change = logic.change_role(caller, user_id, new_role=body.role, reason=body.reason, meta=request_meta(request))
     message = "Role updated successfully" if change.changed else f"User already has the role '{change.new_role}'"
@@ -53,7 +56,7 @@ def update_role(
 
 @router.get("/admin/rate-limits/{user_id}", response_model=RateLimitsResponse, tags=["rate limits"],
             summary="A user's limits, override and current usage (admin)")
-def get_rate_limits(user_id: str, caller: Caller = authorized("rate_limits", admin=True)) -> RateLimitsResponse:
+def get_rate_limits(user_id: str = UserIdPath, caller: Caller = authorized("rate_limits", admin=True)) -> RateLimitsResponse:
     return RateLimitsResponse(**logic.limits_view(user_id))
 
 
@@ -77,8 +80,8 @@ def set_rate_limits(
 @router.delete("/admin/rate-limits/{user_id}", response_model=RemoveRateLimitsResponse, tags=["rate limits"],
                summary="Remove a user's override: the plan's limits apply again (admin)")
 def remove_rate_limits(
-    user_id: str,
     request: Request,
+    user_id: str = UserIdPath,
     reason: str = Query(..., min_length=1, max_length=500, description="Why: kept in the audit log"),
     caller: Caller = authorized("rate_limits", admin=True),
 ) -> RemoveRateLimitsResponse:
@@ -90,11 +93,14 @@ def remove_rate_limits(
 @router.get("/admin/audit-logs", response_model=AuditLogList, tags=["audit"],
             summary="The audit log, newest first (admin; read only: entries cannot be changed or deleted)")
 def audit_logs(
-    user_id: str | None = Query(None, max_length=100, description="Entries by this actor"),
-    action: str | None = Query(None, max_length=64, description="e.g. role_changed, rate_limits_set, api_key_created"),
-    resource_type: str | None = Query(None, max_length=64, description="e.g. user, api_key, credits, rate_limits"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD or ISO 8601 time (inclusive)"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD (the whole day) or ISO 8601 time (inclusive)"),
+    user_id: str | None = Query(None, min_length=1, max_length=100, description="Entries by this actor"),
+    action: str | None = Query(None, min_length=1, max_length=64,
+                               description="e.g. role_changed, rate_limits_set, api_key_created"),
+    resource_type: str | None = Query(None, min_length=1, max_length=64,
+                                      description="e.g. user, api_key, credits, rate_limits"),
+    start_date: str | None = Query(None, min_length=1, max_length=40, description="YYYY-MM-DD or ISO 8601 time (inclusive)"),
+    end_date: str | None = Query(None, min_length=1, max_length=40,
+                                 description="YYYY-MM-DD (the whole day) or ISO 8601 time (inclusive); later than now means now"),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=100_000),
     caller: Caller = authorized("audit_logs", admin=True),

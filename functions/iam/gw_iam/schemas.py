@@ -11,6 +11,7 @@ from gateway_common.schemas import StrictBody
 
 SettableRole = Literal["user", "admin"]
 MAX_LIMIT = 10_000_000
+MAX_ROUTE_LENGTH = 200
 ROUTE_RE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_\-/{}.]*$")
 
 
@@ -56,12 +57,13 @@ class RoleList(BaseModel):
 
 class SetRateLimitsRequest(StrictBody):
     user_id: str = Field(..., min_length=1, max_length=100)
-    requests_per_minute: int | None = Field(None, ge=1, le=MAX_LIMIT)
-    requests_per_hour: int | None = Field(None, ge=1, le=MAX_LIMIT)
-    requests_per_day: int | None = Field(None, ge=1, le=MAX_LIMIT)
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
+    requests_per_hour: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
+    requests_per_day: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
     custom_limits: dict[str, int] = Field(
         default_factory=dict, max_length=50,
-        description="Per-endpoint requests per minute, keyed 'METHOD /path' as routed, e.g. 'POST /v1/chat/completions'",
+        description="Per-endpoint requests per minute, keyed 'METHOD /path' as routed, e.g. 'POST /v1/chat/completions';"
+                    " 0 blocks the endpoint for this user",
     )
     reason: str = Field(..., min_length=1, max_length=500, description="Why: kept in the audit log")
 
@@ -71,8 +73,10 @@ class SetRateLimitsRequest(StrictBody):
         for route, limit in value.items():
             if not ROUTE_RE.match(route):
                 raise ValueError(f"'{route}' is not an endpoint: use 'METHOD /path', e.g. 'POST /v1/chat/completions'")
-            if not 1 <= limit <= MAX_LIMIT:
-                raise ValueError(f"limit of '{route}' must be between 1 and {MAX_LIMIT} (suspend the user to block them)")
+            if len(route) > MAX_ROUTE_LENGTH:
+                raise ValueError(f"endpoint '{route[:40]}…' is longer than {MAX_ROUTE_LENGTH} characters")
+            if not 0 <= limit <= MAX_LIMIT:
+                raise ValueError(f"limit of '{route}' must be between 0 (blocks the endpoint) and {MAX_LIMIT}")
         return value
 
     @model_validator(mode="after")

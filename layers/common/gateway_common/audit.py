@@ -6,6 +6,7 @@ Items are keyed by month (``pk``) and ``sk`` = ``<timestamp>#<id>``, with indexe
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -15,11 +16,33 @@ from .observability import logger
 from .timeutil import iso_now
 
 AUDIT = "AuditTable"
-_SECRET_FIELDS = frozenset({"api_key", "key", "token", "secret", "password", "client_secret"})
+_SECRET_FIELDS = frozenset({"api_key", "key", "token", "secret", "password", "client_secret", "authorization"})
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_private_key")
+# Credentials by their shape, wherever they sit in a value: full gateway and license keys, JWTs (Privy tokens), Stripe
+# secrets. Masked keys (gw_live_abcd…wxyz) and key ids do not match.
+_SECRET_VALUE = re.compile(
+    r"gw_(?:live|test|staging|dev)_[A-Za-z0-9_\-]{16,}"
+    r"|CHA-[A-Za-z0-9]{8}-[A-Za-z0-9]{8}-[A-Za-z0-9]{8}-[A-Za-z0-9]{8}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
+    r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9]{8,}"
+)
+REDACTED = "[redacted]"
 
 
-def _scrub(details: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[redacted]" if k in _SECRET_FIELDS else v) for k, v in details.items()}
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SECRET_FIELDS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def _scrub(value: Any) -> Any:
+    """Details without secrets: fields named like one are redacted, and credential-shaped strings at any depth."""
+    if isinstance(value, dict):
+        return {k: REDACTED if isinstance(k, str) and _secret_name(k) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    return value
 
 
 def audit_item(
