@@ -38,6 +38,9 @@ def test_admin_creates_lists_and_users_read_coupons(client, demo):
     assert public.status_code == 200 and public.json()["coupon"]["description"] == "Welcome discount"
     assert "uses_count" not in public.json()["coupon"]
     assert_error(client.get("/coupons/NOPE", headers=bearer(demo["live"]["key"])), 404, "NOPE")
+    # a code longer than any coupon's is not looked up (a DynamoDB key over 2 KB is a ValidationException) nor echoed
+    huge = assert_error(client.get("/coupons/" + "A" * 3000, headers=bearer(demo["live"]["key"])), 404, "at most 32")
+    assert "AAAA" not in huge["detail"]
 
 
 def test_coupon_admin_routes_need_the_admin_role_and_valid_bodies(client, demo):

@@ -64,7 +64,12 @@ def _pk(code: str) -> str:
     return f"COUPON#{normalize(code)}"
 
 
+MAX_CODE_LENGTH = 32  # as POST /coupons allows; longer strings are never looked up (DynamoDB refuses keys > 2 KB)
+
+
 def get(code: str) -> Coupon | None:
+    if not 0 < len(normalize(code)) <= MAX_CODE_LENGTH:
+        return None
     item = billing.get(_pk(code), "COUPON")
     return Coupon.model_validate(item) if item else None
 
@@ -72,6 +77,8 @@ def get(code: str) -> Coupon | None:
 def require(code: str) -> Coupon:
     coupon = get(code)
     if coupon is None:
+        if len(normalize(code)) > MAX_CODE_LENGTH:
+            raise NotFound(f"No coupon has that code: coupon codes have at most {MAX_CODE_LENGTH} characters")
         raise NotFound(f"Coupon '{normalize(code)}' does not exist")
     return coupon
 
