@@ -115,3 +115,23 @@ def test_a_conversion_racing_the_expiry_job_keeps_the_trial_credits(client, make
     assert user.trial.status == "converted" and user.plan_id == 2
     assert user.credits == Decimal("10.00")
     assert [e["entry_id"] for e in ledger.entries(person["user_id"])] == [f"trial:{person['user_id']}"]
+
+
+def test_spent_trial_credits_are_not_taken_back_and_status_shows_the_rest(client, make_user):
+    from tests.payments.test_balance_invariant import _use
+
+    person = make_user()
+    headers = bearer(person["key"])
+    client.post("/trials/start", headers=headers)
+    _use(person["user_id"], person["key_id"], "1.25")
+    _use(person["user_id"], person["key_id"], "0.5")
+    status = client.get("/trials/status", headers=headers).json()["trial"]
+    assert status["remaining_credits"] == 8.25 and status["credits"] == 10.0
+    shift_clock(3 * 86400 + 1)
+    from gateway_common import trial_lifecycle
+
+    assert trial_lifecycle.expire_due() == [person["user_id"]]
+    expired = {e["entry_id"]: e["amount"] for e in ledger.entries(person["user_id"])}
+    assert expired[f"trial:{person['user_id']}:expired"] == Decimal("-8.25")
+    assert users.require_user(person["user_id"]).credits == Decimal("0.00")
+    assert client.get("/trials/status", headers=headers).json()["trial"]["remaining_credits"] == 0.0
