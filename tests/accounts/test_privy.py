@@ -151,3 +151,19 @@ def test_an_address_claimed_concurrently_still_signs_in_without_it(client, privy
     body = response.json()
     assert body["email"] is None and body["user_id"] != other.user_id and body["username"] == "did:privy:racer"
     assert client.get("/user/balance", headers=bearer(body["api_key"])).status_code == 200
+
+
+def test_live_sessions_are_bounded_oldest_revoked_first(client, privy):
+    from gw_auth.logic import MAX_LIVE_SESSIONS
+
+    signed = []
+    for _ in range(MAX_LIVE_SESSIONS + 2):
+        signed.append(client.post("/auth/privy", json={"token": privy.token("did:privy:frequent")}).json())
+        timeutil.shift_clock(1)  # key times are to the second: "oldest" is well defined one second apart
+    user_id = signed[0]["user_id"]
+    live = {k.key_id for k in apikeys.list_user_keys(user_id) if k.status == "active"}
+    assert live == {s["key_id"] for s in signed[-MAX_LIVE_SESSIONS:]}
+    assert_error(client.get("/user/balance", headers=bearer(signed[0]["api_key"])), 401)
+    assert client.get("/user/balance", headers=bearer(signed[-MAX_LIVE_SESSIONS]["api_key"])).status_code == 200
+    revoked = [e["details"]["revoked_sessions"] for e in sorted(_audit("sign_in"), key=lambda e: e["sk"])]
+    assert revoked[-2:] == [[signed[0]["key_id"]], [signed[1]["key_id"]]] and revoked[0] == []

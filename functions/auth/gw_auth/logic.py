@@ -23,6 +23,7 @@ SESSION_KEY_NAME = "Privy session"
 DEFAULT_SESSION_TTL_SECONDS = 86_400
 MIN_SESSION_TTL_SECONDS = 300
 MAX_SESSION_TTL_SECONDS = 30 * 86_400
+MAX_LIVE_SESSIONS = 5  # per user; the oldest is revoked when a sign-in would exceed it
 # The Free plan is in force from the first sign-in: "active", as for every other account. The trial is an offer
 # (``trial_available`` in the response) started with POST /trials/start (payments group), which sets "trial".
 NEW_USER_STATUS = "active"
@@ -101,11 +102,27 @@ def _put_user(user_id: str, claims: privy.PrivyClaims, email: str | None, *, aut
     )
 
 
-def _retire_expired_sessions(user_id: str) -> None:
+def _retire_sessions(user_id: str) -> list[str]:
+    """Soft-delete expired session keys, and the oldest live ones beyond MAX_LIVE_SESSIONS - 1 (room for the new one).
+
+    Returns the ids of live sessions revoked. Without the bound, every sign-in inside a session's lifetime would add a
+    live key, and sessions would crowd out the user's own keys (MAX_KEYS_PER_USER of the account group).
+    """
     now = now_ts()
-    for key in apikeys.list_user_keys(user_id):
-        if key.key_name == SESSION_KEY_NAME and key.expires_at is not None and key.expires_at <= now:
+    sessions = sorted(
+        (k for k in apikeys.list_user_keys(user_id) if k.key_name == SESSION_KEY_NAME and k.status != "deleted"),
+        key=lambda k: k.created_at,
+    )
+    live = []
+    for key in sessions:
+        if key.expires_at is not None and key.expires_at <= now:
             apikeys.delete_key(user_id, key.key_id)
+        else:
+            live.append(key)
+    revoked = live[: max(len(live) - (MAX_LIVE_SESSIONS - 1), 0)]
+    for key in revoked:
+        apikeys.delete_key(user_id, key.key_id)
+    return [k.key_id for k in revoked]
 
 
 def sign_in(token: str, *, auth_method: str, display_name: str | None, meta: dict[str, str | None]) -> SignIn:
@@ -116,7 +133,7 @@ def sign_in(token: str, *, auth_method: str, display_name: str | None, meta: dic
         user, created = _create_user(claims, auth_method=auth_method, display_name=display_name, meta=meta)
     if user.status != "active":
         raise Unauthorized(f"This account is {user.status}: contact support")
-    _retire_expired_sessions(user.user_id)
+    revoked = _retire_sessions(user.user_id)
     expires_at = int(now_ts()) + session_ttl_seconds()
     raw, key = apikeys.create_gw_key(
         user_id=user.user_id, key_name=SESSION_KEY_NAME, environment="live", expires_at=expires_at
@@ -124,7 +141,7 @@ def sign_in(token: str, *, auth_method: str, display_name: str | None, meta: dic
     audit.record(
         user_id=user.user_id, action="sign_in", resource_type="session", resource_id=key.key_id,
         details={"method": "privy", "auth_method": auth_method, "new_user": created, "expires_at": expires_at,
-                 "privy_session": claims.session_id},
+                 "privy_session": claims.session_id, "revoked_sessions": revoked},
         **meta,
     )
     return SignIn(user=users.require_user(user.user_id), api_key=raw, key=key, created=created)
