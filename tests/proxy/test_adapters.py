@@ -258,3 +258,22 @@ def test_retry_after_header_forms():
     assert 25 <= retry_after_seconds(httpx.Headers({"retry-after": date})) <= 31
     assert retry_after_seconds(httpx.Headers({"retry-after": "soon"})) is None
     assert retry_after_seconds(httpx.Headers({})) is None
+
+
+@respx.mock
+def test_anthropic_error_event_mid_stream_ends_with_an_error_event_and_bills_its_prompt_count(client, payer, providers):
+    cut = anthropic_sse(["Once upon ", "a time"], input_tokens=25, complete=False)
+    cut += b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=cut))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "stream": True, "messages": [{"role": "user", "content": "Tell a story"}]})
+    events = sse_events(response.text)
+    assert "[DONE]" not in events
+    assert events[-1]["error"]["code"] == "upstream_stream_broken" and "Overloaded" in events[-1]["error"]["message"]
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "Once upon a time"
+    record = only_usage(payer["user_id"])
+    assert record["status"] == "partial" and record["estimated"] is True and record["http_status"] == 502
+    assert record["prompt_tokens"] == 25 and record["completion_tokens"] == 4  # Anthropic's count; 16 chars ~ 4 tokens
+    assert record["cost"] == 25 * Decimal("0.0000008") + 4 * Decimal("0.000004")
+    user = users.get_user(payer["user_id"])
+    assert user.reserved == 0 and user.available == Decimal("10.00") - record["cost"]

@@ -280,6 +280,8 @@ async def sse(
         status = "success"
     except StreamBroken as exc:
         http_status = 502
+        if usage is None and exc.prompt_tokens:  # the provider counted the prompt before breaking: bill its count
+            usage = Usage(exc.prompt_tokens, estimate_text_tokens("".join(text)), None, True)
         logger.warning("upstream stream broke", extra={"provider": target.provider})
         yield _sse({"error": {"message": f"The upstream stream broke before the end: {exc.message}",
                               "type": "api_error", "code": "upstream_stream_broken"}})

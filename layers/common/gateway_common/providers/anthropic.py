@@ -127,7 +127,7 @@ async def stream(
             if kind == "error":
                 message = error_message(event, "stream error")
                 if started:
-                    raise StreamBroken(f"anthropic: {message}")
+                    raise StreamBroken(f"anthropic: {message}", prompt_tokens or None)
                 raise ProviderError("anthropic", message, retryable=True)
             if kind == "message_start":
                 message = event.get("message", {})
@@ -158,11 +158,11 @@ async def stream(
                 return
         if not finished:
             if started:
-                raise StreamBroken("anthropic: the stream ended without message_stop")
+                raise StreamBroken("anthropic: the stream ended without message_stop", prompt_tokens or None)
             raise ProviderError("anthropic", "the stream ended before any event", retryable=True)
     except httpx.HTTPError as exc:
         if started:
-            raise StreamBroken(f"anthropic: the upstream stream broke ({type(exc).__name__})") from None
+            raise StreamBroken(f"anthropic: the upstream stream broke ({type(exc).__name__})", prompt_tokens or None) from None
         raise _transport_error(exc) from None
     finally:
         await response.aclose()

@@ -65,11 +65,13 @@ class ProviderError(Exception):
 
 
 class StreamBroken(Exception):
-    """The upstream stream failed after the first chunk reached the client (no retry is possible then)."""
+    """The upstream stream failed after the first chunk reached the client (no retry is possible then).
+    ``prompt_tokens``: the provider's own prompt count when it gave one before breaking (Anthropic's message_start)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, prompt_tokens: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.prompt_tokens = prompt_tokens
 
 
 def retryable_status(status: int) -> bool:
