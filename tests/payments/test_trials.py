@@ -135,3 +135,20 @@ def test_spent_trial_credits_are_not_taken_back_and_status_shows_the_rest(client
     assert expired[f"trial:{person['user_id']}:expired"] == Decimal("-8.25")
     assert users.require_user(person["user_id"]).credits == Decimal("0.00")
     assert client.get("/trials/status", headers=headers).json()["trial"]["remaining_credits"] == 0.0
+
+
+def test_an_ended_trial_gets_402_trial_ended_on_the_real_chat_route(client, make_user):
+    person = make_user()
+    headers = bearer(person["key"])
+    client.post("/trials/start", headers=headers)
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    served = client.post("/v1/chat/completions", headers=headers, json=body)
+    assert served.status_code == 200, served.text
+    assert client.get("/trials/status", headers=headers).json()["trial"]["requests_used"] == 1
+    before = users.require_user(person["user_id"])
+    shift_clock(3 * 86400 + 1)
+    refused = assert_error(client.post("/v1/chat/completions", headers=headers, json=body), 402, "free trial ended",
+                           "/trials/convert")
+    assert refused["error"]["code"] == "trial_ended"
+    after = users.require_user(person["user_id"])
+    assert after.credits == before.credits and after.reserved == 0  # nothing held or charged for the refusal
