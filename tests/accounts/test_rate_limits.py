@@ -119,3 +119,24 @@ def test_rate_limit_bodies_are_checked(client, demo):
     assert_error(client.get(f"/admin/rate-limits/{long_id}", headers=admin), 400, "user_id")
     assert_error(client.delete(f"/admin/rate-limits/{long_id}?reason=x", headers=admin), 400, "user_id")
     assert _entries("rate_limits_set") == []
+
+
+def test_override_through_the_real_chat_route(client, demo):
+    """Acceptance 3 on the route clients call: the override decides the next completion, its removal restores the plan."""
+    admin, user = bearer(demo["admin"]["key"]), demo["live"]
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    client.post("/admin/rate-limits", headers=admin,
+                json={"user_id": user["user_id"], "requests_per_minute": 2, "reason": "Scraping burst"})
+    for _ in range(2):
+        assert client.post("/v1/chat/completions", headers=bearer(user["key"]), json=body).status_code == 200
+    refused = client.post("/v1/chat/completions", headers=bearer(user["key"]), json=body)
+    assert_error(refused, 429, "2 requests per minute")
+    assert refused.headers["X-RateLimit-Limit"] == "2" and int(refused.headers["Retry-After"]) >= 1
+    view = client.get(f"/admin/rate-limits/{user['user_id']}", headers=admin).json()
+    assert view["current_usage"]["requests_this_minute"] == 2  # the refused one is not counted
+    client.delete(f"/admin/rate-limits/{user['user_id']}?reason=Burst over", headers=admin)
+    again = client.post("/v1/chat/completions", headers=bearer(user["key"]), json=body)
+    assert again.status_code == 200 and again.headers["X-RateLimit-Limit"] == "20", again.headers
+    [set_entry], [removed] = _entries("rate_limits_set"), _entries("rate_limits_removed")
+    assert (set_entry["user_id"], set_entry["details"]["reason"]) == (demo["admin"]["user_id"], "Scraping burst")
+    assert (removed["user_id"], removed["details"]["reason"]) == (demo["admin"]["user_id"], "Burst over")
