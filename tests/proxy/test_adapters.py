@@ -3,6 +3,7 @@ provider errors, retry after a 503, fallback from a dead route, a stream cut mid
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -277,3 +278,37 @@ def test_anthropic_error_event_mid_stream_ends_with_an_error_event_and_bills_its
     assert record["cost"] == 25 * Decimal("0.0000008") + 4 * Decimal("0.000004")
     user = users.get_user(payer["user_id"])
     assert user.reserved == 0 and user.available == Decimal("10.00") - record["cost"]
+
+
+@respx.mock
+def test_slow_routes_stop_at_the_request_time_budget_with_a_clean_502(client, payer, providers, monkeypatch):
+    from gateway_common.providers import routing
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(routing, "_clock", lambda: clock["now"])
+
+    def slow(_request):  # each attempt "takes" 130 s and times out
+        clock["now"] += 130
+        raise httpx.ReadTimeout("read timed out")
+
+    openai_route = respx.post(OPENAI).mock(side_effect=slow)
+    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion()))
+    response = chat(client, payer["key"])
+    assert_error(response, 502, "openai (no response): timed out", "240 s upstream time budget was spent")
+    assert openai_route.call_count == 2 and openrouter.call_count == 0  # 260 s spent: no third attempt starts
+    user = users.get_user(payer["user_id"])
+    assert user.available == Decimal("10.00") and user.reserved == 0
+
+
+@respx.mock
+def test_an_attempt_gets_only_what_is_left_of_the_budget(client, payer, providers, monkeypatch):
+    from gateway_common.providers import routing
+
+    monkeypatch.setattr(routing, "UPSTREAM_BUDGET_SECONDS", 0.05)
+
+    async def hang(_request):
+        await asyncio.Event().wait()  # never answers: only the budget can end it
+
+    respx.post(OPENAI).mock(side_effect=hang)
+    respx.post(OPENROUTER).mock(side_effect=hang)
+    assert_error(chat(client, payer["key"]), 502, "budget ran out", "budget was spent")

@@ -7,12 +7,16 @@ providers to configure. On 429, 5xx, timeouts and connection errors a route is r
 caller's mistake and is returned as a 400 at once; other failures end as one 502 that lists what each route said,
 except when every attempt was refused with a 429: then the client gets a 429 with ``Retry-After`` (the soonest any
 provider asked for, ``DEFAULT_RETRY_AFTER`` when none said), which is what OpenAI clients retry on.
+All attempts of one request share ``UPSTREAM_BUDGET_SECONDS``: an attempt gets at most what is left of it and none
+starts once it is spent, so slow routes end in a clean 502 (settled, not charged) before the function's own timeout
+(300 s in template.yaml) could kill the invocation mid-request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +32,8 @@ from .config import PROVIDERS, ProviderConfig
 ATTEMPTS_PER_ROUTE = 2
 DEFAULT_RETRY_AFTER = 2  # seconds, when every route said 429 and none said when to come back
 MAX_RETRY_AFTER = 60
+UPSTREAM_BUDGET_SECONDS = 240.0  # < the chat function's Timeout (300 s): time is left to settle and answer
+_clock = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,21 @@ def _client_error(error: ProviderError) -> BadRequest | None:
 
 async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
     errors: list[ProviderError] = []
+    deadline = _clock() + UPSTREAM_BUDGET_SECONDS
     for target in targets:
         for attempt in range(ATTEMPTS_PER_ROUTE):
+            left = deadline - _clock()
+            if left <= 0:
+                errors.append(ProviderError(target.provider, f"not tried: the request's {UPSTREAM_BUDGET_SECONDS:.0f} s "
+                                                             "upstream time budget was spent"))
+                raise _final_error(model, errors)
             try:
-                return target, await call(target)
+                try:
+                    async with asyncio.timeout(left):
+                        return target, await call(target)
+                except TimeoutError:
+                    raise ProviderError(target.provider, "timed out (the request's upstream time budget ran out)",
+                                        retryable=True) from None
             except ProviderError as exc:
                 if target.key and target.key in exc.message:  # some providers echo the key they refused
                     exc.message = exc.message.replace(target.key, "[provider key]")
