@@ -152,3 +152,21 @@ def test_an_ended_trial_gets_402_trial_ended_on_the_real_chat_route(client, make
     assert refused["error"]["code"] == "trial_ended"
     after = users.require_user(person["user_id"])
     assert after.credits == before.credits and after.reserved == 0  # nothing held or charged for the refusal
+
+
+def test_paying_after_the_trial_ended_closes_it_at_once_and_the_purchase_is_usable(client, make_user, deliver):
+    from tests.payments import stripe_fakes as sf
+
+    person = make_user()
+    headers = bearer(person["key"])
+    client.post("/trials/start", headers=headers)
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    shift_clock(3 * 86400 + 1)
+    assert_error(client.post("/v1/chat/completions", headers=headers, json=body), 402, "trial ended")
+    pi = sf.new_pi()
+    assert deliver(sf.event("payment_intent.succeeded", sf.payment_intent(person["user_id"], cents=2000, pi=pi))).json()[
+        "outcome"] == "credited"
+    user = users.require_user(person["user_id"])
+    assert user.trial.status == "expired" and user.credits == Decimal("20.00")  # the unspent trial credits went
+    served = client.post("/v1/chat/completions", headers=headers, json=body)
+    assert served.status_code == 200, served.text

@@ -26,11 +26,11 @@ from typing import Any
 import stripe
 from botocore.exceptions import ClientError
 
-from gateway_common import audit, billing, coupons, db, ledger, referrals, users
+from gateway_common import audit, billing, coupons, db, ledger, referrals, trial_lifecycle, users
 from gateway_common.errors import BadRequest, ServiceUnavailable
 from gateway_common.observability import logger
 from gateway_common.secrets import get_secret
-from gateway_common.timeutil import iso_now
+from gateway_common.timeutil import iso_now, now_ts
 
 TOLERANCE_SECONDS = 300
 HANDLED = ("checkout.session.completed", "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded")
@@ -149,6 +149,11 @@ def _credit_payment(event_id: str, payment_id: str, metadata: dict[str, Any], am
     _coupon_bonus(user.user_id, payment_id, metadata, paid, currency)
     _apply_early_refund(event_id, payment_id)
     referrals.on_payment(user.user_id, payment_id)
+    trial = user.trial
+    if trial is not None and trial.status == "active" and trial.ends_at <= now_ts():
+        # An ended trial refuses AI requests until it is closed; a customer who pays expects to continue at once, so
+        # close it now rather than at the next scheduled run (its unspent credits go, the purchase stays).
+        trial_lifecycle.expire_one(user.user_id, trial.trial_id, now_ts())
     return "credited" if result.applied else "already_credited"
 
 
