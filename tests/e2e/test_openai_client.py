@@ -107,3 +107,33 @@ def test_bad_body_raises_bad_request_error(live):
     with pytest.raises(openai.BadRequestError) as unknown:
         live.chat.completions.create(model="nobody/none", messages=[{"role": "user", "content": "hi"}])
     assert "Unknown model" in str(unknown.value)
+
+
+def test_upstream_rate_limit_raises_rate_limit_error_with_the_providers_retry_after(gateway, monkeypatch):
+    """Every route of the model answers 429: the official client gets RateLimitError (what it retries on), with the
+    provider's Retry-After, and nothing is charged."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from gateway_common.usage import recent_for_user
+
+    async def limited(_request: Any) -> JSONResponse:
+        return JSONResponse({"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests"}},
+                            status_code=429, headers={"retry-after": "3"})
+
+    upstream = Starlette(routes=[Route("/v1/chat/completions", limited, methods=["POST"])])
+    live_user = gateway["keys"]["live"]["user_id"]
+    before = users.get_user(live_user)
+    with gateway_server(upstream) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake + "/v1")
+        with pytest.raises(openai.RateLimitError) as info:
+            client_for(gateway, gateway["keys"]["live"]["key"]).chat.completions.create(
+                model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.response.headers["retry-after"] == "3"
+    assert info.value.code == "upstream_rate_limited" and "Rate limit reached for gpt-4o-mini" in str(info.value)
+    after = users.get_user(live_user)
+    assert (after.available, after.reserved) == (before.available, before.reserved)  # nothing charged, nothing held
+    limited_records = [r for r in recent_for_user(live_user, limit=100) if r["http_status"] == 429]
+    assert [(r["status"], r["cost"], r["provider"]) for r in limited_records] == [("error", 0, "none")]
