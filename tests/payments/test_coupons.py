@@ -51,6 +51,9 @@ def test_coupon_admin_routes_need_the_admin_role_and_valid_bodies(client, demo):
     assert_error(_create(client, admin, discount_value=-1), 400, "discount_value")
     assert_error(_create(client, admin, discount_type="percentage", discount_value=100), 400, "below 100")
     assert_error(_create(client, admin, valid_to="tomorrow"), 400, "valid_to", "iso 8601")
+    assert_error(_create(client, admin, valid_to="9999-12-31T23:59:59-01:00"), 400, "valid_to", "iso 8601")
+    assert_error(_create(client, admin, valid_to="0999-01-01T00:00:00Z"), 400, "valid_to", "between 1970 and 9999")
+    assert client.get("/coupons", headers=bearer(admin)).json()["total"] == 0  # nothing written by the refusals
     assert_error(_create(client, admin, valid_from="2030-01-02T00:00:00Z", valid_to="2030-01-01T00:00:00Z"), 400, "after")
     assert_error(_create(client, admin, code="has space"), 400, "code")
 

@@ -244,11 +244,16 @@ def consume_pending_item(user_id: str, code: str) -> dict[str, Any]:
 
 
 def valid_iso(value: str | None, field: str) -> str | None:
+    """The date-time as the UTC ISO string coupons store (compared as text, so the year must have 4 digits)."""
     if value is None:
         return None
-    try:
-        from .timeutil import iso
+    from .timeutil import iso
 
-        return iso(parse_iso(value))
-    except ValueError:
-        raise BadRequest(f"'{field}' is not an ISO 8601 date-time: {value!r}") from None
+    try:
+        moment = parse_iso(value)
+        text = iso(moment)
+    except (ValueError, OverflowError):  # OverflowError: e.g. 9999-12-31T23:59:59-01:00 is past datetime's range in UTC
+        raise BadRequest(f"'{field}' is not an ISO 8601 date-time: {value[:64]!r}") from None
+    if not 1970 <= moment.year <= 9999 or len(text) != 20:
+        raise BadRequest(f"'{field}' must be a date-time between 1970 and 9999: {value[:64]!r}")
+    return text
