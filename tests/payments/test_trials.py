@@ -170,3 +170,10 @@ def test_paying_after_the_trial_ended_closes_it_at_once_and_the_purchase_is_usab
     assert user.trial.status == "expired" and user.credits == Decimal("20.00")  # the unspent trial credits went
     served = client.post("/v1/chat/completions", headers=headers, json=body)
     assert served.status_code == 200, served.text
+
+
+def test_accounts_on_a_paid_plan_cannot_start_a_trial(client, demo):
+    admin = demo["admin"]  # Enterprise plan
+    assert_error(client.post("/trials/start", headers=bearer(admin["key"])), 409, "free plan", "enterprise")
+    user = users.require_user(admin["user_id"])
+    assert user.trial is None and not [e for e in ledger.entries(admin["user_id"]) if e["entry_id"].startswith("trial:")]

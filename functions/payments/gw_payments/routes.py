@@ -71,7 +71,7 @@ def payment_intent(body: PaymentIntentRequest, request: Request, idempotency_key
 
 
 @router.post("/trials/start", response_model=TrialStartResponse, tags=["trials"],
-             summary="Start the free trial (3 days, 10.00 credits, 1000 requests; once per account)")
+             summary="Start the free trial (Free-plan accounts, once each: 3 days, 10.00 credits, 1000 requests)")
 def start_trial(request: Request, body: TrialStartRequest | None = None,
                 caller: Caller = authorized("trials")) -> TrialStartResponse:
     trial = trial_lifecycle.start(users.require_user(caller.user_id), (body or TrialStartRequest()).trial_type,

@@ -47,6 +47,11 @@ def end_date(trial: TrialInfo) -> str:
 def start(user: UserRecord, trial_type: str, *, meta: dict[str, str | None]) -> TrialInfo:
     if user.trial is not None:
         raise Conflict("You have already used your free trial: one trial per account", code="trial_already_used")
+    plan = plans.get_plan(user.plan_id)
+    if plan.plan_type != "free":
+        # A trial caps requests and refuses AI calls after its end: never impose that on an account already paying.
+        raise Conflict(f"Free trials are for accounts on the Free plan; yours is on the {plan.plan_name} plan",
+                       code="trial_not_available")
     now = now_ts()
     trial = TrialInfo(
         trial_id="trial_" + secrets.token_hex(8), trial_type=trial_type, started_at=iso_now(),
