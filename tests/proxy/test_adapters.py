@@ -312,3 +312,41 @@ def test_an_attempt_gets_only_what_is_left_of_the_budget(client, payer, provider
     respx.post(OPENAI).mock(side_effect=hang)
     respx.post(OPENROUTER).mock(side_effect=hang)
     assert_error(chat(client, payer["key"]), 502, "budget ran out", "budget was spent")
+
+
+@respx.mock
+def test_in_aws_only_the_route_tried_reads_its_key_and_an_unreadable_key_falls_back(client, payer, monkeypatch):
+    from gateway_common import db
+    from gateway_common.providers import config
+
+    monkeypatch.setenv("GATEWAY_ENV", "aws")
+    monkeypatch.setenv("OPENAI_API_KEY_PARAM", "/ai-gateway/providers/openai")
+    monkeypatch.setenv("OPENROUTER_API_KEY_PARAM", "/ai-gateway/providers/openrouter")
+    db.get_settings.cache_clear()
+    fetched: list[str] = []
+    store = {"OPENAI_API_KEY": "sk-from-ssm", "OPENROUTER_API_KEY": "sk-or-from-ssm"}
+
+    def get_secret(name):
+        fetched.append(name)
+        if store.get(name) == "broken":
+            raise RuntimeError("AccessDenied on the parameter")
+        return store.get(name)
+
+    monkeypatch.setattr(config, "get_secret", get_secret)
+    openai_route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="via openrouter")))
+    try:
+        assert chat(client, payer["key"]).headers["x-gateway-provider"] == "openai"
+        assert fetched == ["OPENAI_API_KEY"]  # the fallback route's key was never fetched
+        assert openai_route.calls.last.request.headers["authorization"] == "Bearer sk-from-ssm"
+
+        store["OPENAI_API_KEY"] = "broken"
+        fallback = chat(client, payer["key"])
+        assert fallback.status_code == 200 and fallback.json()["choices"][0]["message"]["content"] == "via openrouter"
+        assert openai_route.call_count == 1 and openrouter.calls.last.request.headers["authorization"] == "Bearer sk-or-from-ssm"
+
+        store["OPENROUTER_API_KEY"] = "broken"
+        assert_error(chat(client, payer["key"]), 502, "openai (no response): its key (OPENAI_API_KEY) could not be read",
+                     "openrouter (no response): its key (OPENROUTER_API_KEY) could not be read")
+    finally:
+        db.get_settings.cache_clear()

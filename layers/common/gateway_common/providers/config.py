@@ -32,6 +32,10 @@ class ProviderConfig:
     def api_key(self) -> str | None:
         return get_secret(self.secret) if self.secret else None
 
+    def configured(self) -> bool:
+        """Whether a key is configured (the value locally, ``<NAME>_PARAM`` in AWS), without fetching it."""
+        return bool(self.secret and (os.environ.get(self.secret) or os.environ.get(f"{self.secret}_PARAM")))
+
     def headers(self, key: str | None) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **self.extra_headers}
         if key:

@@ -40,8 +40,13 @@ _clock = time.monotonic
 class Target:
     config: ProviderConfig
     upstream_model: str
-    key: str | None = None
     sandbox_fallback: bool = False  # served by the sandbox because the real providers have no credentials (local only)
+
+    @property
+    def key(self) -> str | None:
+        """Read when the route is tried (env locally; SSM / Secrets Manager through Powertools, cached 5 min, in AWS):
+        fallback routes that are never tried cost no secret fetch on the request's path."""
+        return None if self.is_sandbox else self.config.api_key()
 
     @property
     def provider(self) -> str:
@@ -70,11 +75,10 @@ def plan(entry: ModelEntry, *, sandbox_only: bool = False, images: bool = False)
             continue
         if images and not config.supports_images:
             continue
-        key = config.api_key()
-        if not key:
+        if not config.configured():
             missing.append(config.secret or config.slug)
             continue
-        targets.append(Target(config, route.model, key))
+        targets.append(Target(config, route.model))
     if targets:
         return targets
     if get_settings().is_local:
@@ -112,6 +116,18 @@ def _client_error(error: ProviderError) -> BadRequest | None:
     return None
 
 
+def _read_key(target: Target) -> str | None:
+    if target.is_sandbox:
+        return None
+    try:
+        key = target.key
+    except Exception:  # noqa: BLE001 - a secret store failure makes this route unusable, not the request
+        key = None
+    if not key:
+        raise ProviderError(target.provider, f"its key ({target.config.secret}) could not be read")
+    return key
+
+
 async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
     errors: list[ProviderError] = []
     deadline = _clock() + UPSTREAM_BUDGET_SECONDS
@@ -122,16 +138,18 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
                 errors.append(ProviderError(target.provider, f"not tried: the request's {UPSTREAM_BUDGET_SECONDS:.0f} s "
                                                              "upstream time budget was spent"))
                 raise _final_error(model, errors)
+            key: str | None = None
             try:
+                key = _read_key(target)
                 try:
                     async with asyncio.timeout(left):
-                        return target, await call(target)
+                        return target, await call(target, key)
                 except TimeoutError:
                     raise ProviderError(target.provider, "timed out (the request's upstream time budget ran out)",
                                         retryable=True) from None
             except ProviderError as exc:
-                if target.key and target.key in exc.message:  # some providers echo the key they refused
-                    exc.message = exc.message.replace(target.key, "[provider key]")
+                if key and key in exc.message:  # some providers echo the key they refused
+                    exc.message = exc.message.replace(key, "[provider key]")
                 errors.append(exc)
                 logger.warning("upstream failure",
                                extra={"provider": exc.provider, "status": exc.status, "retryable": exc.retryable})
@@ -146,22 +164,22 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
 
 
 async def complete(targets: list[Target], request: dict[str, Any]) -> tuple[Target, Completion]:
-    async def call(target: Target) -> Completion:
+    async def call(target: Target, key: str | None) -> Completion:
         if target.is_sandbox:
             return await sandbox.complete(request)
         if target.config.kind == "anthropic":
-            return await anthropic.complete(target.config, target.key, target.upstream_model, request)
-        return await openai_compat.complete(target.config, target.key, target.upstream_model, request)
+            return await anthropic.complete(target.config, key, target.upstream_model, request)
+        return await openai_compat.complete(target.config, key, target.upstream_model, request)
 
     return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]
 
 
-def _stream_of(target: Target, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+def _stream_of(target: Target, key: str | None, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     if target.is_sandbox:
         return sandbox.stream(request)
     if target.config.kind == "anthropic":
-        return anthropic.stream(target.config, target.key, target.upstream_model, request)
-    return openai_compat.stream(target.config, target.key, target.upstream_model, request)
+        return anthropic.stream(target.config, key, target.upstream_model, request)
+    return openai_compat.stream(target.config, key, target.upstream_model, request)
 
 
 async def open_stream(
@@ -169,8 +187,8 @@ async def open_stream(
 ) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:
     """Start a stream on the first route that yields a first chunk (retries and fallback happen only before it)."""
 
-    async def call(target: Target) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
-        iterator = _stream_of(target, request)
+    async def call(target: Target, key: str | None) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+        iterator = _stream_of(target, key, request)
         try:
             first = await iterator.__anext__()
         except StopAsyncIteration:
@@ -182,9 +200,9 @@ async def open_stream(
 
 
 async def images(targets: list[Target], request: dict[str, Any]) -> tuple[Target, ImageResult]:
-    async def call(target: Target) -> ImageResult:
+    async def call(target: Target, key: str | None) -> ImageResult:
         if target.is_sandbox:
             return await sandbox.images(request)
-        return await openai_compat.images(target.config, target.key, target.upstream_model, request)
+        return await openai_compat.images(target.config, key, target.upstream_model, request)
 
     return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]
