@@ -208,3 +208,55 @@ def test_webhook_without_configured_secret_is_503(client, demo, monkeypatch):
     assert billing.get(f"PAYMENT#{evt['data']['object']['id']}", "PAYMENT") is None
     assert _balance(demo["live"]["user_id"]) == Decimal("25.00")
     assert db.table(audit.AUDIT).scan()["Items"] == audit_before
+
+
+def _discounted_payment_without_its_bonus(client, demo, make_user, deliver, monkeypatch):
+    """A buyer with a 10 % coupon pays 45.00 for 50.00 credits; the delivery stops after the payment's credit (as a
+    crash would), so the 5.00 discount is not credited yet."""
+    from gw_stripe_webhook import logic
+    from tests.helpers import bearer
+
+    client.post("/coupons", headers=bearer(demo["admin"]["key"]),
+                json={"code": "TENOFF", "discount_type": "percentage", "discount_value": 10})
+    buyer = make_user()
+    assert client.post("/coupons/apply", headers=bearer(buyer["key"]), json={"code": "TENOFF"}).status_code == 200
+    pi = sf.new_pi()
+    with monkeypatch.context() as m:
+        m.setattr(logic, "_coupon_bonus", lambda *a, **k: None)
+        deliver(sf.event("checkout.session.completed",
+                         sf.checkout_session(buyer["user_id"], cents=4500, pi=pi, credits="50.00", coupon="TENOFF")))
+    assert _balance(buyer["user_id"]) == Decimal("45.00")
+    return buyer["user_id"], pi
+
+
+def test_a_discount_credited_while_a_refund_is_computed_is_refunded_too(client, demo, make_user, deliver, monkeypatch):
+    from gw_stripe_webhook import logic
+
+    uid, pi = _discounted_payment_without_its_bonus(client, demo, make_user, deliver, monkeypatch)
+    real_share, real_bonus = logic._share, logic._coupon_bonus
+    landed: list[bool] = []
+
+    def share(*args):
+        if not landed:  # the refund has read the payment (no bonus yet); the discount lands before it writes
+            landed.append(True)
+            real_bonus(uid, pi, {"coupon_code": "TENOFF", "credits": "50.00"}, Decimal("45.00"), "usd")
+        return real_share(*args)
+
+    monkeypatch.setattr(logic, "_share", share)
+    assert deliver(sf.event("charge.refunded", sf.charge(pi, cents=4500, refunded_cents=4500))).json()["outcome"] == "refunded"
+    assert _balance(uid) == Decimal("0.00")  # 45.00 paid + 5.00 discount, all taken back
+    assert sorted(e["amount"] for e in ledger.entries(uid)) == [Decimal("-50.00"), Decimal("5.00"), Decimal("45.00")]
+
+
+def test_a_discount_is_not_credited_on_a_payment_already_refunded(client, demo, make_user, deliver, monkeypatch):
+    from gateway_common import coupons
+
+    uid, pi = _discounted_payment_without_its_bonus(client, demo, make_user, deliver, monkeypatch)
+    deliver(sf.event("charge.refunded", sf.charge(pi, cents=4500, refunded_cents=4500)))
+    assert _balance(uid) == Decimal("0.00")
+    # the payment's other event (or Stripe's retry of the interrupted one) comes afterwards
+    again = deliver(sf.event("payment_intent.succeeded",
+                             sf.payment_intent(uid, cents=4500, pi=pi, credits="50.00", coupon="TENOFF")))
+    assert again.json()["outcome"] == "already_credited"
+    assert _balance(uid) == Decimal("0.00")
+    assert coupons.pending_discount(uid).code == "TENOFF"  # still waiting for a purchase that is kept

@@ -173,12 +173,14 @@ def _coupon_bonus(user_id: str, payment_id: str, metadata: dict[str, Any], paid:
             currency=currency, audit_action="coupon_redeemed", details={"coupon_code": code, "payment_intent_id": payment_id},
             extra_transact_items=[
                 coupons.consume_pending_item(user_id, str(code)),
+                # not on a payment already (partly) refunded: the refund did not count this bonus, and it stays pending
                 billing.transact_update(f"PAYMENT#{payment_id}", "PAYMENT", "SET bonus = :b, coupon_code = :c",
-                                        vals={":b": bonus, ":c": str(code)}),
+                                        condition="refunded_cents = :zero", vals={":b": bonus, ":c": str(code), ":zero": 0}),
             ],
         )
-    except ledger.ExtraItemRefused:
-        logger.info("percentage coupon already used by another payment", extra={"payment_id": payment_id})
+    except ledger.ExtraItemRefused as refused:
+        why = "already used by another payment" if refused.index == 0 else "payment refunded before its discount was credited"
+        logger.info(f"percentage coupon not credited: {why}", extra={"payment_id": payment_id})
 
 
 def _payment_failed(event_id: str, intent: dict[str, Any]) -> str:
@@ -258,7 +260,8 @@ def _refund_to(event_id: str, payment_id: str, charge_id: str, cumulative: int) 
         cumulative = min(cumulative, amount)
         if cumulative <= previous:
             return "already_refunded"
-        total = Decimal(str(payment["credits"])) + Decimal(str(payment.get("bonus") or 0))
+        bonus = Decimal(str(payment.get("bonus") or 0))
+        total = Decimal(str(payment["credits"])) + bonus
         # Removed-so-far figures are rounded, and the step is their difference: the steps of a full refund add up to
         # exactly the credits the payment gave.
         delta = _share(total, cumulative, amount) - _share(total, previous, amount)
@@ -270,14 +273,16 @@ def _refund_to(event_id: str, payment_id: str, charge_id: str, cumulative: int) 
                 audit_action="credits_refunded",
                 details={"payment_intent_id": payment_id, "charge_id": charge_id, "stripe_event_id": event_id,
                          "amount_refunded_cents": cumulative},
+                # the figures read must still hold: another refund step or the payment's coupon discount landing
+                # meanwhile changes the amount to remove
                 extra_transact_items=[billing.transact_update(
                     f"PAYMENT#{payment_id}", "PAYMENT", "SET refunded_cents = :cum, #st = :s",
-                    condition="refunded_cents = :prev", names={"#st": "status"},
-                    vals={":cum": cumulative, ":prev": previous, ":s": status},
+                    condition="refunded_cents = :prev AND bonus = :bonus", names={"#st": "status"},
+                    vals={":cum": cumulative, ":prev": previous, ":s": status, ":bonus": bonus},
                 )],
             )
         except ledger.ExtraItemRefused:
-            continue  # another refund event moved the figure meanwhile: recompute the delta
+            continue  # a figure moved meanwhile: recompute the delta
         return "refunded"
     raise ServiceUnavailable("Refund contention: Stripe will retry this event")
 
