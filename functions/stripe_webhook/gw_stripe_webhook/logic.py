@@ -59,6 +59,8 @@ def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
 
 def handle(event: dict[str, Any]) -> str:
     event_id, kind = str(event["id"]), str(event["type"])
+    if kind not in HANDLED:
+        return "ignored"  # nothing to do, nothing to remember: no read, no marker
     if billing.get(f"EVENT#{event_id}", "EVENT") is not None:
         return "duplicate"
     obj = event["data"].get("object") or {}
@@ -68,10 +70,8 @@ def handle(event: dict[str, Any]) -> str:
         outcome = _checkout_completed(event_id, obj)
     elif kind == "payment_intent.succeeded":
         outcome = _intent_succeeded(event_id, obj)
-    elif kind == "charge.refunded":
-        outcome = _refunded(event_id, obj)
     else:
-        outcome = "ignored"
+        outcome = _refunded(event_id, obj)
     return _mark(event_id, kind, outcome)
 
 
