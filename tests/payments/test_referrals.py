@@ -90,3 +90,14 @@ def test_first_payment_completes_and_pays_the_referrer_once_even_when_replayed(c
     assert stats["total_rewards"] == 10.0 and stats["pending_rewards"] == 0.0
     assert stats["recent_referrals"][0]["id"] == row["id"]
     assert_error(client.get("/referrals/history?status=bogus", headers=bearer(referrer["key"])), 400, "status")
+
+
+def test_rewards_are_entered_in_each_account_currency(client, make_user, deliver):
+    referrer, newcomer = make_user(currency="eur"), make_user()
+    code = client.get("/referrals/code", headers=bearer(referrer["key"])).json()["referral_code"]
+    client.post("/referrals/apply", headers=bearer(newcomer["key"]), json={"referral_code": code})
+    deliver(sf.event("payment_intent.succeeded", sf.payment_intent(newcomer["user_id"], cents=1000, pi=sf.new_pi())))
+    (reward,) = [e for e in ledger.entries(referrer["user_id"]) if e["entry_id"].endswith(":referrer")]
+    assert reward["amount"] == Decimal("10.00") and reward["currency"] == "eur"
+    (welcome,) = [e for e in ledger.entries(newcomer["user_id"]) if e["entry_id"].endswith(":referred")]
+    assert welcome["currency"] == "usd"

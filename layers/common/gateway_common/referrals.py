@@ -145,11 +145,15 @@ def on_payment(user_id: str, payment_id: str) -> Referral | None:
         except ClientError as exc:
             if "ConditionalCheckFailed" not in db.cancellation_reasons(exc):
                 raise
+    referrer = users.get_user(referral.referrer_id)
+    if referrer is None:
+        logger.warning("referrer no longer exists; referral left completed", extra={"referral_id": referral.referral_id})
+        return get_for_referred(user_id)
     try:
         ledger.credit(
             user_id=referral.referrer_id, amount=referral.reward_amount,
             entry_id=f"referral:{referral.referral_id}:referrer", reason="referral reward (referrer)",
-            audit_action="referral_reward_paid",
+            currency=referrer.currency, audit_action="referral_reward_paid",
             details={"referral_id": referral.referral_id, "referred_user_id": user_id, "payment_id": payment_id},
             extra_transact_items=[_set_status(user_id, "paid", "completed", {"paid_at": iso_now()})],
         )
