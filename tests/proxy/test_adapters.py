@@ -350,3 +350,33 @@ def test_in_aws_only_the_route_tried_reads_its_key_and_an_unreadable_key_falls_b
                      "openrouter (no response): its key (OPENROUTER_API_KEY) could not be read")
     finally:
         db.get_settings.cache_clear()
+
+
+@respx.mock
+def test_images_reach_anthropic_as_image_blocks_and_the_reservation_counts_them(client, payer, providers, monkeypatch):
+    from gateway_common import metering
+    from gateway_common.providers.base import MEDIA_PART_TOKENS
+
+    held: list[Decimal] = []
+    reserve = metering.reserve
+    monkeypatch.setattr(metering, "reserve", lambda res: (held.append(res.amount), reserve(res))[1])
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message(input_tokens=1300)))
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "d" * 300, "parameters": {"type": "object"}}}]
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "max_tokens": 100, "tools": tools, "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is in these?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "high"}}]},
+            {"role": "user", "content": "Be brief."}]})
+    assert response.status_code == 200, response.text
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "What is in these?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+        {"type": "text", "text": "Be brief."}]}]
+    # the hold covered the two images and the tool definitions, so the real 1300 prompt tokens fit inside it
+    prompt_estimate = (held[0] - 100 * Decimal("0.000004")) / Decimal("0.0000008")
+    assert prompt_estimate >= 2 * MEDIA_PART_TOKENS + len(json.dumps(tools)) // 3 > 1300
+    assert only_usage(payer["user_id"])["prompt_tokens"] == 1300

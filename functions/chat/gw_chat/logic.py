@@ -60,6 +60,10 @@ class Call:
         return self.entry.id
 
 
+def _prompt_estimate(call: Call) -> int:
+    return estimate_prompt_tokens(call.body["messages"], call.body)
+
+
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
@@ -108,7 +112,7 @@ def begin(
             body["max_completion_tokens"] = max_out
         else:
             body["max_tokens"] = max_out  # the upstream can never produce more than what was reserved
-        prompt_estimate = estimate_prompt_tokens(body["messages"])
+        prompt_estimate = estimate_prompt_tokens(body["messages"], body)
         max_cost = catalog.token_cost(entry, prompt_estimate, max_out, currency)
     request_id = request_id or new_request_id()
     plan = caller.plan
@@ -218,7 +222,7 @@ async def complete(call: Call) -> tuple[Target, dict[str, Any], Decimal]:
     usage = completion.usage
     text = message_text(((body.get("choices") or [{}])[0].get("message") or {}).get("content"))
     if usage.estimated:
-        usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens(text), usage.provider_cost, True)
+        usage = Usage(_prompt_estimate(call), estimate_text_tokens(text), usage.provider_cost, True)
         body["usage"] = usage.as_openai()
     elif "usage" in body:
         body["usage"] = {**(body.get("usage") or {}), **usage.as_openai()}
@@ -272,7 +276,7 @@ async def sse(
                 yield _sse(chunk)
             chunk = await anext(iterator, None)
         if usage is None:
-            usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens("".join(text)), None, True)
+            usage = Usage(_prompt_estimate(call), estimate_text_tokens("".join(text)), None, True)
         if call.include_usage:
             yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": call.model,
                         "choices": [], "usage": usage.as_openai()})
@@ -288,7 +292,7 @@ async def sse(
     finally:
         with anyio.CancelScope(shield=True):
             if usage is None:  # cut short (client gone or upstream broken): bill what was produced, estimated
-                usage = Usage(estimate_prompt_tokens(call.body["messages"]), estimate_text_tokens("".join(text)), None, True)
+                usage = Usage(_prompt_estimate(call), estimate_text_tokens("".join(text)), None, True)
             try:
                 await iterator.aclose()  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - closing a broken upstream must not prevent settling

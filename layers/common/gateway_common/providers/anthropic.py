@@ -15,6 +15,43 @@ from .http import client
 
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 DEFAULT_MAX_TOKENS = 4096
+IMAGE_PARTS = ("image_url", "input_image")
+
+
+def _image_block(part: dict[str, Any]) -> dict[str, Any] | None:
+    """An OpenAI image part (``image_url`` {url} or a Responses ``input_image``) -> an Anthropic image block."""
+    ref = part.get("image_url")
+    url = ref.get("url") if isinstance(ref, dict) else ref
+    if not isinstance(url, str) or not url:
+        return None
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        return {"type": "image", "source": {"type": "base64", "media_type": header[5:].split(";")[0], "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _content(content: Any) -> str | list[dict[str, Any]]:
+    """Text stays a string; content with images becomes Anthropic blocks (text and image), never silently dropped."""
+    if not isinstance(content, list) or not any(isinstance(p, dict) and p.get("type") in IMAGE_PARTS for p in content):
+        return message_text(content)
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, str):
+            blocks.append({"type": "text", "text": part})
+        elif isinstance(part, dict) and part.get("type") in IMAGE_PARTS:
+            block = _image_block(part)
+            if block is not None:
+                blocks.append(block)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            blocks.append({"type": "text", "text": part["text"]})
+    return blocks
+
+
+def _join(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    if isinstance(first, str) and isinstance(second, str):
+        return first + "\n\n" + second
+    as_blocks = [[{"type": "text", "text": c}] if isinstance(c, str) else c for c in (first, second)]
+    return as_blocks[0] + as_blocks[1]
 
 
 def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
@@ -23,15 +60,15 @@ def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bo
     messages: list[dict[str, Any]] = []
     for message in request.get("messages", []):
         role = message.get("role")
-        text = message_text(message.get("content"))
         if role in ("system", "developer"):
-            system_parts.append(text)
+            system_parts.append(message_text(message.get("content")))
             continue
+        content = _content(message.get("content"))
         role = "assistant" if role == "assistant" else "user"
         if messages and messages[-1]["role"] == role:  # Anthropic wants alternating roles
-            messages[-1]["content"] += "\n\n" + text
+            messages[-1]["content"] = _join(messages[-1]["content"], content)
         else:
-            messages.append({"role": role, "content": text})
+            messages.append({"role": role, "content": content})
     body: dict[str, Any] = {
         "model": upstream_model,
         "messages": messages,

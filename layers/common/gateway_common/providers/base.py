@@ -128,10 +128,31 @@ def message_text(content: Any) -> str:
     return str(content)
 
 
-def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """A deliberately generous estimate (about 3 characters a token, plus per-message overhead): used to reserve."""
-    chars = sum(len(message_text(m.get("content"))) + len(str(m.get("name", ""))) for m in messages)
-    return math.ceil(chars / 3) + 4 * len(messages) + 3
+MEDIA_PART_TOKENS = 1600  # an image / audio part: above what OpenAI (~1105 high detail) or Anthropic (~1600) count
+PROMPT_EXTRAS = ("tools", "functions", "response_format")  # request fields the provider counts as prompt tokens
+
+
+def _media_parts(content: Any) -> int:
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for part in content if isinstance(part, dict) and part.get("type") not in ("text", "input_text"))
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], body: dict[str, Any] | None = None) -> int:
+    """A deliberately generous estimate (about 3 characters a token, plus per-message overhead): used to reserve.
+    Image/audio parts count ``MEDIA_PART_TOKENS`` each; tool calls, and with ``body`` its tool definitions and
+    response schema, count as their JSON text."""
+    chars = 0
+    media = 0
+    for m in messages:
+        chars += len(message_text(m.get("content"))) + len(str(m.get("name", "")))
+        if m.get("tool_calls"):
+            chars += len(json.dumps(m["tool_calls"], default=str))
+        media += _media_parts(m.get("content"))
+    for name in PROMPT_EXTRAS if body else ():
+        if body and body.get(name):
+            chars += len(json.dumps(body[name], default=str))
+    return math.ceil(chars / 3) + 4 * len(messages) + 3 + MEDIA_PART_TOKENS * media
 
 
 def estimate_text_tokens(text: str) -> int:
