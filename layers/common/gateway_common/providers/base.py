@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +44,6 @@ class ImageResult:
     provider: str
     route: str
     created: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ProviderError(Exception):

@@ -71,7 +71,3 @@ PROVIDERS: dict[str, ProviderConfig] = {
 }
 
 GATEWAYS = ("openrouter", "portkey", "featherless", "chutes")
-
-
-def get(slug: str) -> ProviderConfig:
-    return PROVIDERS[slug]

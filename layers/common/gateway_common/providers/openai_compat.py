@@ -104,10 +104,6 @@ async def stream(
         await response.aclose()
 
 
-def usage_of_chunk(chunk: dict[str, Any]) -> Usage | None:
-    return _usage(chunk.get("usage"))
-
-
 async def images(config: ProviderConfig, key: str | None, upstream_model: str, request: dict[str, Any]) -> ImageResult:
     body = {k: v for k, v in request.items() if v is not None}
     body["model"] = upstream_model
@@ -135,4 +131,4 @@ async def list_models(config: ProviderConfig, key: str | None) -> list[dict[str,
     return list(data.get("data", [])) if isinstance(data, dict) else []
 
 
-__all__ = ["StreamBroken", "complete", "images", "list_models", "stream", "usage_of_chunk"]
+__all__ = ["complete", "images", "list_models", "stream"]
