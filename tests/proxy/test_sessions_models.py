@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import respx
@@ -132,3 +133,34 @@ def test_the_gateway_documents_examples_work_verbatim(client, demo):
     assert body["cost"] == 0.002 and image.headers["x-gateway-cost"] == "0.002 USD"  # the catalog's per-image price
     assert sorted(r["endpoint"] for r in recent_for_user(demo["live"]["user_id"])) == [
         "/images/generate", "/v1/chat/completions", "/v1/responses"]
+
+
+def test_a_stale_catalog_overlay_is_reread_in_the_background_not_on_the_request(dynamo, monkeypatch):
+    import json as _json
+
+    from gateway_common import db
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(catalog, "_clock", lambda: clock["now"])
+    scans: list[str] = []
+    def count(**_: object) -> None:
+        scans.append(threading.current_thread().name)
+
+    db.client().meta.events.register("before-call.dynamodb.Scan", count)  # the one client every thread shares
+
+    def put(model_id: str) -> None:
+        entry = catalog._bundled()[0]["openai/gpt-4o-mini"].model_copy(update={"id": model_id})
+        db.table(catalog.CATALOG_TABLE).put_item(Item={"model_id": model_id, "data": _json.dumps(entry.model_dump(mode="json"))})
+
+    put("x-ai/first")
+    catalog.clear_cache()
+    assert "x-ai/first" in catalog.models() and scans == ["MainThread"]  # the process's first read is synchronous
+    put("x-ai/second")
+    clock["now"] += catalog.OVERLAY_TTL_SECONDS - 1
+    assert "x-ai/second" not in catalog.models() and len(scans) == 1  # fresh: no read at all
+    clock["now"] += 2
+    assert "x-ai/second" not in catalog.models()  # stale: answered from the copy at hand...
+    catalog.wait_for_refresh()
+    assert scans[1:] == ["catalog-refresh"]  # ...while one background thread re-read it
+    assert "x-ai/second" in catalog.models() and len(scans) == 2
+    db.client().meta.events.unregister("before-call.dynamodb.Scan", count)

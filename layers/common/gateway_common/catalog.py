@@ -5,7 +5,8 @@ strings, ``top_provider``) plus ``provider`` (the vendor, first part of ``vendor
 providers that can serve the model, in order of preference, each with the provider's own model id.
 
 The refresh function (functions/catalog_refresh) writes one item per model to CatalogTable (``model_id`` + ``data``
-JSON). Reads of the overlay are cached per process for ``OVERLAY_TTL_SECONDS``, so a warm request makes no catalog call.
+JSON). A process reads the overlay once (its first request); after ``OVERLAY_TTL_SECONDS`` it is re-read by a
+background thread while requests go on with the copy they have, so a warm request never waits on a catalog read.
 
 Plans priced in EUR convert the USD prices with the fixed rate ``settings.usd_to_eur`` (env ``USD_TO_EUR_RATE``).
 """
@@ -85,43 +86,73 @@ def _bundled() -> tuple[dict[str, ModelEntry], list[ProviderInfo]]:
 
 _overlay: dict[str, ModelEntry] = {}
 _overlay_until = 0.0
+_loaded = False
+_refresher: threading.Thread | None = None
 _lock = threading.Lock()
+_clock = time.monotonic
 
 
 def clear_cache() -> None:
-    global _overlay_until
+    """Forget the overlay: the next read loads it again, synchronously (the refresh job calls this after writing)."""
+    global _overlay_until, _loaded
     with _lock:
         _overlay.clear()
         _overlay_until = 0.0
+        _loaded = False
 
 
-def _load_overlay() -> dict[str, ModelEntry]:
-    global _overlay_until
-    now = time.monotonic()
-    if now < _overlay_until:
-        return _overlay
+def _read_overlay() -> dict[str, ModelEntry] | None:
+    """Every refreshed model (a Scan through the thread-safe client); None when the table cannot be read."""
+    from . import db
+
     fresh: dict[str, ModelEntry] = {}
     try:
-        from . import db
-
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"TableName": db.table_name(CATALOG_TABLE)}
         while True:
-            page = db.table(CATALOG_TABLE).scan(**kwargs)
+            page = db.client().scan(**kwargs)
             for item in page.get("Items", []):
                 try:
-                    fresh[item["model_id"]] = ModelEntry.model_validate(json.loads(item["data"]))
+                    fresh[item["model_id"]["S"]] = ModelEntry.model_validate(json.loads(item["data"]["S"]))
                 except (KeyError, ValueError):
                     continue
             if "LastEvaluatedKey" not in page:
-                break
+                return fresh
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     except Exception:  # noqa: BLE001 - the bundled snapshot always serves; the overlay is an improvement
-        fresh = dict(_overlay)
+        return None
+
+
+def _store(fresh: dict[str, ModelEntry] | None, started: float) -> None:
+    global _overlay_until, _loaded, _refresher
     with _lock:
-        _overlay.clear()
-        _overlay.update(fresh)
-        _overlay_until = now + OVERLAY_TTL_SECONDS
+        if fresh is not None:
+            _overlay.clear()
+            _overlay.update(fresh)
+        _overlay_until = started + OVERLAY_TTL_SECONDS
+        _loaded = True
+        _refresher = None
+
+
+def _load_overlay() -> dict[str, ModelEntry]:
+    global _refresher
+    now = _clock()
+    if now < _overlay_until:
+        return _overlay
+    if not _loaded:  # the process's first read: the request needs it
+        _store(_read_overlay(), now)
+        return _overlay
+    with _lock:  # stale: one background re-read, this request goes on with the current copy
+        if _refresher is None:
+            _refresher = threading.Thread(target=lambda: _store(_read_overlay(), now), name="catalog-refresh", daemon=True)
+            _refresher.start()
     return _overlay
+
+
+def wait_for_refresh(timeout: float = 10.0) -> None:
+    """Wait for a background re-read of the overlay to finish (tests)."""
+    thread = _refresher
+    if thread is not None:
+        thread.join(timeout)
 
 
 def models() -> dict[str, ModelEntry]:
