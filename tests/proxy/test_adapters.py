@@ -380,3 +380,15 @@ def test_images_reach_anthropic_as_image_blocks_and_the_reservation_counts_them(
     prompt_estimate = (held[0] - 100 * Decimal("0.000004")) / Decimal("0.0000008")
     assert prompt_estimate >= 2 * MEDIA_PART_TOKENS + len(json.dumps(tools)) // 3 > 1300
     assert only_usage(payer["user_id"])["prompt_tokens"] == 1300
+
+
+@respx.mock
+def test_responses_input_images_reach_the_provider(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion(text="A cat.")))
+    response = client.post("/v1/responses", headers=bearer(payer["key"]), json={"model": "openai/gpt-4o-mini", "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "What is this?"},
+                                     {"type": "input_image", "image_url": "https://example.com/cat.jpg"}]}]})
+    assert response.status_code == 200 and response.json()["output_text"] == "A cat."
+    assert json.loads(route.calls.last.request.content)["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "auto"}}]}]

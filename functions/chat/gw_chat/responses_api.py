@@ -13,13 +13,21 @@ from gateway_common.errors import BadRequest
 from gateway_common.providers.base import message_text
 
 
-def _item_text(content: Any) -> str:
-    if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", "")) for part in content
-            if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text")
-        )
-    return message_text(content)
+def _item_content(content: Any) -> str | list[dict[str, Any]]:
+    """Responses content -> chat content: text parts joined; with an ``input_image`` part, chat parts (text and
+    ``image_url``) so the image reaches the model instead of being dropped."""
+    if not isinstance(content, list):
+        return message_text(content)
+    parts = [p for p in content if isinstance(p, dict)]
+    if not any(p.get("type") == "input_image" for p in parts):
+        return "\n".join(str(p.get("text", "")) for p in parts if p.get("type") in ("input_text", "output_text", "text"))
+    chat: list[dict[str, Any]] = []
+    for part in parts:
+        if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
+            chat.append({"type": "image_url", "image_url": {"url": part["image_url"], "detail": part.get("detail", "auto")}})
+        elif part.get("type") in ("input_text", "output_text", "text"):
+            chat.append({"type": "text", "text": str(part.get("text", ""))})
+    return chat
 
 
 def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +43,7 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
             if kind != "message" or "role" not in item:
                 raise BadRequest(f"field 'input.{index}': only message items (role + content) are supported, got '{kind}'")
             role = item["role"] if item["role"] in ("system", "developer", "user", "assistant") else "user"
-            messages.append({"role": role, "content": _item_text(item.get("content"))})
+            messages.append({"role": role, "content": _item_content(item.get("content"))})
     if not messages:
         raise BadRequest("field 'input': give at least one message")
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
