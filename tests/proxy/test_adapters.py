@@ -361,9 +361,9 @@ def test_images_reach_anthropic_as_image_blocks_and_the_reservation_counts_them(
     reserve = metering.reserve
     monkeypatch.setattr(metering, "reserve", lambda res: (held.append(res.amount), reserve(res))[1])
     route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message(input_tokens=1300)))
-    tools = [{"type": "function", "function": {"name": "lookup", "description": "d" * 300, "parameters": {"type": "object"}}}]
+    schema = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"description": "d" * 300}}}
     response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
-        "model": "anthropic/claude-3.5-haiku", "max_tokens": 100, "tools": tools, "messages": [
+        "model": "anthropic/claude-3.5-haiku", "max_tokens": 100, "response_format": schema, "messages": [
             {"role": "user", "content": [
                 {"type": "text", "text": "What is in these?"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
@@ -376,9 +376,9 @@ def test_images_reach_anthropic_as_image_blocks_and_the_reservation_counts_them(
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
         {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
         {"type": "text", "text": "Be brief."}]}]
-    # the hold covered the two images and the tool definitions, so the real 1300 prompt tokens fit inside it
+    # the hold covered the two images and the response schema, so the real 1300 prompt tokens fit inside it
     prompt_estimate = (held[0] - 100 * Decimal("0.000004")) / Decimal("0.0000008")
-    assert prompt_estimate >= 2 * MEDIA_PART_TOKENS + len(json.dumps(tools)) // 3 > 1300
+    assert prompt_estimate >= 2 * MEDIA_PART_TOKENS + len(json.dumps(schema)) // 3 > 1300
     assert only_usage(payer["user_id"])["prompt_tokens"] == 1300
 
 
@@ -392,3 +392,26 @@ def test_responses_input_images_reach_the_provider(client, payer, providers):
     assert json.loads(route.calls.last.request.content)["messages"] == [{"role": "user", "content": [
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "auto"}}]}]
+
+
+@respx.mock
+def test_tool_calls_skip_the_anthropic_route_instead_of_losing_their_tools(client, payer, providers):
+    anthropic_route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="tool-aware")))
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}}}]
+    body = {"model": "anthropic/claude-3.5-haiku", "tools": tools, "messages": [{"role": "user", "content": "Weather?"}]}
+    for stream in (False, True):
+        if stream:
+            openrouter.mock(return_value=httpx.Response(200, content=openai_sse(["tool-aware"])))
+        response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={**body, "stream": stream})
+        assert response.status_code == 200 and response.headers["x-gateway-provider"] == "openrouter"
+        assert "tool-aware" in response.text
+    assert anthropic_route.call_count == 0 and json.loads(openrouter.calls.last.request.content)["tools"] == tools
+
+
+def test_tool_calls_with_only_anthropic_configured_are_a_clear_502(client, payer, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
+    assert_error(response, 502, "tool calling is not translated to Anthropic's Messages API")

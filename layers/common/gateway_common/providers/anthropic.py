@@ -54,8 +54,17 @@ def _join(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]])
     return as_blocks[0] + as_blocks[1]
 
 
+def _uses_tools(request: dict[str, Any]) -> bool:
+    return bool(request.get("tools") or request.get("functions")) or any(
+        m.get("role") in ("tool", "function") or m.get("tool_calls") for m in request.get("messages", []))
+
+
 def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
-    """OpenAI chat-completions body -> Anthropic Messages body."""
+    """OpenAI chat-completions body -> Anthropic Messages body. Tool calling is not translated: such a request moves
+    on to the model's next route (e.g. OpenRouter) instead of reaching Claude with its tools silently dropped."""
+    if _uses_tools(request):
+        raise ProviderError("anthropic", "tool calling is not translated to Anthropic's Messages API by this gateway "
+                                         "(configure an OpenAI-format route for the model, e.g. OpenRouter)")
     system_parts: list[str] = []
     messages: list[dict[str, Any]] = []
     for message in request.get("messages", []):
