@@ -3,7 +3,8 @@
 A model's routes come from the catalog in preference order. Routes whose provider has no credentials are skipped.
 With none left: locally the sandbox serves the request (``Target.sandbox_fallback``), in AWS it is a 503 naming the
 providers to configure. On 429, 5xx, timeouts and connection errors a route is retried once after a backoff
-(``settings.upstream_backoff_seconds`` x 2^attempt), then the next route is tried. A provider's 400/422 is the
+(``settings.upstream_backoff_seconds`` x 2^attempt), then the next route is tried; a route whose provider asked
+(Retry-After) for a longer wait than that backoff is left at once for the next one. A provider's 400/422 is the
 caller's mistake and is returned as a 400 at once; other failures end as one 502 that lists what each route said,
 except when every attempt was refused with a 429: then the client gets a 429 with ``Retry-After`` (the soonest any
 provider asked for, ``DEFAULT_RETRY_AFTER`` when none said), which is what OpenAI clients retry on.
@@ -91,8 +92,12 @@ def plan(entry: ModelEntry, *, sandbox_only: bool = False, images: bool = False)
     )
 
 
+def _backoff_delay(attempt: int) -> float:
+    return get_settings().upstream_backoff_seconds * (2**attempt)
+
+
 async def _backoff(attempt: int) -> None:
-    delay = get_settings().upstream_backoff_seconds * (2**attempt)
+    delay = _backoff_delay(attempt)
     if delay > 0:
         await asyncio.sleep(delay)
 
@@ -158,6 +163,8 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
                     raise bad from None
                 if not exc.retryable:
                     break  # e.g. 401/403: this route's credentials are refused; try the next route
+                if exc.retry_after is not None and exc.retry_after > _backoff_delay(attempt):
+                    break  # the provider asked for a longer wait than our backoff: go to the next route at once
                 if attempt + 1 < ATTEMPTS_PER_ROUTE:
                     await _backoff(attempt)
     raise _final_error(model, errors)
