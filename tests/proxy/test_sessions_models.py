@@ -8,7 +8,7 @@ import threading
 import httpx
 import respx
 
-from gateway_common import catalog
+from gateway_common import catalog, db
 from gw_catalog_refresh import logic as refresh
 from tests.helpers import assert_error, bearer
 
@@ -92,7 +92,9 @@ def test_catalog_refresh_updates_prices_and_adds_models(client, dynamo, monkeypa
 
 
 def test_catalog_refresh_without_credentials_does_nothing(dynamo):
+    catalog.models()  # loaded
     assert refresh.refresh() == {"providers": 0, "models_written": 0}
+    assert catalog._loaded and dynamo.scan(TableName=db.table_name(catalog.CATALOG_TABLE))["Items"] == []
 
 
 def test_the_gateway_documents_examples_work_verbatim(client, demo):
@@ -136,10 +138,6 @@ def test_the_gateway_documents_examples_work_verbatim(client, demo):
 
 
 def test_a_stale_catalog_overlay_is_reread_in_the_background_not_on_the_request(dynamo, monkeypatch):
-    import json as _json
-
-    from gateway_common import db
-
     clock = {"now": 1000.0}
     monkeypatch.setattr(catalog, "_clock", lambda: clock["now"])
     scans: list[str] = []
@@ -150,7 +148,7 @@ def test_a_stale_catalog_overlay_is_reread_in_the_background_not_on_the_request(
 
     def put(model_id: str) -> None:
         entry = catalog._bundled()[0]["openai/gpt-4o-mini"].model_copy(update={"id": model_id})
-        db.table(catalog.CATALOG_TABLE).put_item(Item={"model_id": model_id, "data": _json.dumps(entry.model_dump(mode="json"))})
+        db.table(catalog.CATALOG_TABLE).put_item(Item={"model_id": model_id, "data": json.dumps(entry.model_dump(mode="json"))})
 
     put("x-ai/first")
     catalog.clear_cache()

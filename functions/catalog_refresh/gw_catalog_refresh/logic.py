@@ -75,9 +75,11 @@ def refresh(lists: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, i
                 entry = updated.get(model_id) or entry.model_copy(deep=True)
                 entry.routes.append(Route(provider=slug, model=match))
                 updated[model_id] = entry
-    now = iso_now()
-    with db.table(catalog.CATALOG_TABLE).batch_writer() as batch:
-        for entry in updated.values():
-            batch.put_item(Item={"model_id": entry.id, "data": json.dumps(entry.model_dump(mode="json")), "refreshed_at": now})
-    catalog.clear_cache()
+    if updated:  # nothing fetched (no credentials, e.g. locally): nothing written, this process's cache kept
+        now = iso_now()
+        with db.table(catalog.CATALOG_TABLE).batch_writer() as batch:
+            for entry in updated.values():
+                batch.put_item(Item={"model_id": entry.id, "data": json.dumps(entry.model_dump(mode="json")),
+                                     "refreshed_at": now})
+        catalog.clear_cache()
     return {"providers": len(lists), "models_written": len(updated)}
