@@ -66,13 +66,7 @@ def _count(table: str, condition: Any, *, index: str | None) -> int:
     kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "Select": "COUNT"}
     if index:
         kwargs["IndexName"] = index
-    total = 0
-    while True:
-        out = db.table(table).query(**kwargs)
-        total += int(out.get("Count", 0))
-        if "LastEvaluatedKey" not in out:
-            return total
-        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    return sum(int(page.get("Count", 0)) for page in db.query_pages(table, **kwargs))
 
 
 def logged_events(user_id: str, event_type: str | None, since: str, until: str, limit: int) -> tuple[list[dict[str, Any]], int]:

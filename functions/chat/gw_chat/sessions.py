@@ -58,34 +58,19 @@ def ownership_step(user_id: str, session_id: int) -> Step:
 
 
 def list_sessions(user_id: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "user_id = :u AND begins_with(sk, :p)",
-        "ExpressionAttributeValues": {":u": user_id, ":p": "s#"},
-        "ScanIndexForward": False,
-    }
-    while True:
-        page = db.table(SESSIONS).query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = list(db.query_items(
+        SESSIONS, KeyConditionExpression="user_id = :u AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":u": user_id, ":p": "s#"}, ScanIndexForward=False,
+    ))
     items.sort(key=lambda i: i["updated_at"], reverse=True)
     return items[offset: offset + limit], len(items)
 
 
 def messages(user_id: str, session_id: int) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "user_id = :u AND begins_with(sk, :p)",
-        "ExpressionAttributeValues": {":u": user_id, ":p": _msg_prefix(session_id)},
-    }
-    while True:
-        page = db.table(SESSIONS).query(**kwargs)
-        out.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return list(db.query_items(
+        SESSIONS, KeyConditionExpression="user_id = :u AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":u": user_id, ":p": _msg_prefix(session_id)},
+    ))
 
 
 def delete(user_id: str, session_id: int) -> None:

@@ -88,30 +88,19 @@ def override_update(user_id: str, override: dict[str, Any] | None) -> dict[str, 
     }
 
 
-def _query_pages(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    while True:
-        out = table.query(**kwargs)
-        yield out
-        if "LastEvaluatedKey" not in out:
-            return
-        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-
-
 def users_with_role(role: str) -> Iterator[dict[str, Any]]:
     """Users holding ``role``, oldest first, from the by-role index (eventually consistent)."""
-    table = db.table(USERS)
-    for page in _query_pages(
-        table, IndexName="by-role", KeyConditionExpression=Key("role").eq(role),
+    for page in db.query_pages(
+        USERS, IndexName="by-role", KeyConditionExpression=Key("role").eq(role),
         ProjectionExpression=ROLE_FIELDS, ExpressionAttributeNames={"#r": "role", "#s": "status"},
     ):
         yield from page.get("Items", [])
 
 
 def count_with_role(role: str) -> int:
-    table = db.table(USERS)
     return sum(
         int(page.get("Count", 0))
-        for page in _query_pages(table, IndexName="by-role", KeyConditionExpression=Key("role").eq(role), Select="COUNT")
+        for page in db.query_pages(USERS, IndexName="by-role", KeyConditionExpression=Key("role").eq(role), Select="COUNT")
     )
 
 
@@ -149,11 +138,10 @@ def audit_partitions(
 
 
 def audit_page(queries: list[dict[str, Any]], *, limit: int, offset: int) -> list[dict[str, Any]]:
-    table = db.table(audit.AUDIT)
     wanted = offset + limit
     found: list[dict[str, Any]] = []
     for query in queries:
-        for page in _query_pages(table, **query):
+        for page in db.query_pages(audit.AUDIT, **query):
             found.extend(page.get("Items", []))
             if len(found) >= wanted:
                 return found[offset:wanted]
@@ -161,8 +149,7 @@ def audit_page(queries: list[dict[str, Any]], *, limit: int, offset: int) -> lis
 
 
 def audit_count(queries: list[dict[str, Any]]) -> int:
-    table = db.table(audit.AUDIT)
-    return sum(int(page.get("Count", 0)) for q in queries for page in _query_pages(table, **q, Select="COUNT"))
+    return sum(int(page.get("Count", 0)) for q in queries for page in db.query_pages(audit.AUDIT, **q, Select="COUNT"))
 
 
 def ai_usage(key_ids: list[str], ts: float) -> dict[str, int]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
 from . import db
@@ -79,18 +77,9 @@ def get_owned_key(user_id: str, key_id: str) -> ApiKeyRecord:
 
 
 def list_user_keys(user_id: str) -> list[ApiKeyRecord]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": "by-user",
-        "KeyConditionExpression": "user_id = :u",
-        "ExpressionAttributeValues": {":u": user_id},
-    }
-    while True:
-        out = db.table(API_KEYS).query(**kwargs)
-        items.extend(out.get("Items", []))
-        if "LastEvaluatedKey" not in out:
-            break
-        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    items = db.query_items(
+        API_KEYS, IndexName="by-user", KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id}
+    )
     records = [ApiKeyRecord.model_validate(i) for i in items]
     return sorted((r for r in records if r.status != "deleted"), key=lambda r: r.created_at)
 

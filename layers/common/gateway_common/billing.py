@@ -82,18 +82,13 @@ def transact_update(
 def query_gsi1(gsi1pk: str, *, upper: str | None = None, newest_first: bool = True) -> Iterator[dict[str, Any]]:
     """Every item of one index partition (optionally with ``gsi1sk <= upper``), page by page."""
     condition = "gsi1pk = :p" + (" AND gsi1sk <= :u" if upper is not None else "")
-    kwargs: dict[str, Any] = {
-        "IndexName": GSI1,
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeValues": {":p": gsi1pk, **({":u": upper} if upper is not None else {})},
-        "ScanIndexForward": not newest_first,
-    }
-    while True:
-        page = table().query(**kwargs)
-        yield from page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    yield from db.query_items(
+        BILLING,
+        IndexName=GSI1,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues={":p": gsi1pk, **({":u": upper} if upper is not None else {})},
+        ScanIndexForward=not newest_first,
+    )
 
 
 def write(items: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -40,6 +41,23 @@ def table(logical_id: str) -> Any:
 
 def table_name(logical_id: str) -> str:
     return get_settings().table_name(logical_id)
+
+
+def query_pages(logical_id: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a Query on a table of the template (DynamoDB answers at most 1 MB a call)."""
+    target = table(logical_id)
+    while True:
+        page = target.query(**kwargs)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def query_items(logical_id: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query matches, across pages."""
+    for page in query_pages(logical_id, **kwargs):
+        yield from page.get("Items", [])
 
 
 def reset_clients() -> None:

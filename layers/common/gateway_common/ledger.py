@@ -101,11 +101,6 @@ def credit(
 
 
 def entries(user_id: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": "user_id = :u", "ExpressionAttributeValues": {":u": user_id}}
-    while True:
-        page = db.table(LEDGER).query(**kwargs)
-        out.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return list(
+        db.query_items(LEDGER, KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": user_id})
+    )

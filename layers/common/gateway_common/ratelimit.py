@@ -8,7 +8,7 @@ on TTL (``expires_at`` only cleans up). A request is admitted by conditional inc
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -88,30 +88,31 @@ class _WindowFull(Exception):
         self.state = state
 
 
-def _increment_step(subject: str, scope: str, window: str, limit: int, ts: float) -> Step:
-    window_id, reset_at = window_bounds(window, ts)
-    key = {"counter_id": counter_id(subject, scope, window, window_id)}
+def capped_increment(counter: str, limit: int, expires_at: int, refused: Callable[[], Exception]) -> Step:
+    """A Step adding one to ``counter`` only while it is below ``limit`` (its run returns the new count); the
+    ``refused`` exception is raised when the counter is full. Undo takes the one back."""
+    key = {"counter_id": counter}
     table = db.table(COUNTERS)
 
-    def run() -> WindowState:
+    def run() -> int:
         if limit <= 0:  # a zero limit admits nothing (the condition below would admit a first request)
-            raise _WindowFull(WindowState(window, limit, 0, reset_at))
+            raise refused()
         try:
             out = table.update_item(
                 Key=key,
                 UpdateExpression="ADD #c :one SET expires_at = if_not_exists(expires_at, :exp)",
                 ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
                 ExpressionAttributeNames={"#c": "count"},
-                ExpressionAttributeValues={":one": 1, ":limit": limit, ":exp": reset_at + _TTL_GRACE},
+                ExpressionAttributeValues={":one": 1, ":limit": limit, ":exp": expires_at},
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
             if db.is_conditional_failure(exc):
-                raise _WindowFull(WindowState(window, limit, limit, reset_at)) from None
+                raise refused() from None
             raise
-        return WindowState(window, limit, int(out["Attributes"]["count"]), reset_at)
+        return int(out["Attributes"]["count"])
 
-    def undo(_: WindowState) -> None:
+    def undo(_: int) -> None:
         table.update_item(
             Key=key,
             UpdateExpression="ADD #c :minus",
@@ -121,6 +122,17 @@ def _increment_step(subject: str, scope: str, window: str, limit: int, ts: float
         )
 
     return Step(run=run, undo=undo)
+
+
+def _increment_step(subject: str, scope: str, window: str, limit: int, ts: float) -> Step:
+    window_id, reset_at = window_bounds(window, ts)
+    step = capped_increment(
+        counter_id(subject, scope, window, window_id),
+        limit,
+        reset_at + _TTL_GRACE,
+        lambda: _WindowFull(WindowState(window, limit, limit, reset_at)),
+    )
+    return Step(run=lambda: WindowState(window, limit, step.run(), reset_at), undo=lambda _: step.undo(0))
 
 
 def admission_steps(subject: str, scope: str, limits: dict[str, int], ts: float | None = None) -> list[Step]:

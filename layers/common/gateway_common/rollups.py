@@ -160,15 +160,7 @@ def update_item(pk: str, sk: str, totals: Totals, *, now_iso: str, expires_at: i
 
 def query(pk: str, sk_from: str, sk_to: str) -> list[dict[str, Any]]:
     """Every row of one partition with ``sk_from <= sk <= sk_to`` (paginated Query)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between(sk_from, sk_to)}
-    table = db.table(ROLLUPS)
-    while True:
-        out = table.query(**kwargs)
-        items.extend(out.get("Items", []))
-        if "LastEvaluatedKey" not in out:
-            return items
-        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+    return list(db.query_items(ROLLUPS, KeyConditionExpression=Key("pk").eq(pk) & Key("sk").between(sk_from, sk_to)))
 
 
 def days(pk: str, first_day: str, last_day: str) -> dict[str, Totals]:

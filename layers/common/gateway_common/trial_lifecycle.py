@@ -89,19 +89,14 @@ def spent_since(user_id: str, since: str, until: str) -> Decimal:
     """Usage costs of a user between two ISO times (the trial's period)."""
     from . import usage
 
-    total = Decimal("0")
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "user_id = :u AND sk BETWEEN :s AND :e",
-        "ExpressionAttributeValues": {":u": user_id, ":s": since, ":e": until + "\uffff"},
-        "ProjectionExpression": "#c",
-        "ExpressionAttributeNames": {"#c": "cost"},
-    }
-    while True:
-        page = db.table(usage.USAGE).query(**kwargs)
-        total += sum((Decimal(str(i.get("cost", 0))) for i in page.get("Items", [])), Decimal("0"))
-        if "LastEvaluatedKey" not in page:
-            return total
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = db.query_items(
+        usage.USAGE,
+        KeyConditionExpression="user_id = :u AND sk BETWEEN :s AND :e",
+        ExpressionAttributeValues={":u": user_id, ":s": since, ":e": until + "\uffff"},
+        ProjectionExpression="#c",
+        ExpressionAttributeNames={"#c": "cost"},
+    )
+    return sum((Decimal(str(i.get("cost", 0))) for i in items), Decimal("0"))
 
 
 def remaining_credits(user: UserRecord) -> Decimal:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
-
-from . import db
+from . import db, ratelimit
 from .errors import PaymentRequired
 from .models import UserRecord
 from .parallel import Step
@@ -22,10 +20,6 @@ COUNTERS = "CountersTable"
 
 def trial_counter_id(user_id: str, trial_id: str) -> str:
     return f"trial#{user_id}#{trial_id}"
-
-
-def in_trial(user: UserRecord) -> bool:
-    return user.trial is not None and user.trial.status == "active"
 
 
 def admission_steps(user: UserRecord) -> list[Step]:
@@ -39,35 +33,15 @@ def admission_steps(user: UserRecord) -> list[Step]:
             f"Your free trial ended on {ended}: convert it with POST /trials/convert or add credits to continue",
             code="trial_ended",
         )
-    key = {"counter_id": trial_counter_id(user.user_id, trial.trial_id)}
-    table = db.table(COUNTERS)
 
-    def run() -> int:
-        try:
-            out = table.update_item(
-                Key=key,
-                UpdateExpression="ADD #c :one SET expires_at = if_not_exists(expires_at, :exp)",
-                ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
-                ExpressionAttributeNames={"#c": "count"},
-                ExpressionAttributeValues={":one": 1, ":limit": trial.max_requests, ":exp": trial.ends_at + 86400 * 30},
-                ReturnValues="UPDATED_NEW",
-            )
-        except ClientError as exc:
-            if db.is_conditional_failure(exc):
-                raise PaymentRequired(
-                    f"Your free trial's {trial.max_requests} requests are used up: convert it with POST /trials/convert",
-                    code="trial_requests_exhausted",
-                ) from None
-            raise
-        return int(out["Attributes"]["count"])
-
-    def undo(_: int) -> None:
-        table.update_item(
-            Key=key, UpdateExpression="ADD #c :minus", ExpressionAttributeNames={"#c": "count"},
-            ExpressionAttributeValues={":minus": -1},
+    def used_up() -> PaymentRequired:
+        return PaymentRequired(
+            f"Your free trial's {trial.max_requests} requests are used up: convert it with POST /trials/convert",
+            code="trial_requests_exhausted",
         )
 
-    return [Step(run=run, undo=undo)]
+    counter = trial_counter_id(user.user_id, trial.trial_id)
+    return [ratelimit.capped_increment(counter, trial.max_requests, trial.ends_at + 86400 * 30, used_up)]
 
 
 def requests_used(user: UserRecord) -> int:
