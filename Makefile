@@ -39,6 +39,7 @@ rollup: ## run the usage rollup job once, inside the running `make run` (it also
 bench: install ## benchmarks against a local server started by each script
 	$(PY) -m bench.balance
 	$(PY) -m bench.proxy
+	$(PY) -m bench.rollup
 
 clean:
 	rm -rf $(VENV) .aws-sam .gateway .pytest_cache .ruff_cache
