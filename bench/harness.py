@@ -43,6 +43,7 @@ class DynamoCallCounter:
         self.calls: list[tuple[str, float, float]] = []
         self._open: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._network_delay = 0.0
 
     def install(self) -> None:
         from gateway_common import db
@@ -50,6 +51,13 @@ class DynamoCallCounter:
         for client in (db.client(), db.resource().meta.client):
             client.meta.events.register("before-call.dynamodb", self._before)
             client.meta.events.register("after-call.dynamodb", self._after)
+            client.meta.events.register("request-created.dynamodb", self._simulated_network)
+
+    def _simulated_network(self, **_: Any) -> None:
+        # In-process moto answers in microseconds, under one lock: without a round trip's latency, calls made in
+        # parallel need not overlap in time, and the wave count would depend on thread scheduling.
+        if self._network_delay:
+            time.sleep(self._network_delay)
 
     def _before(self, model: Any, context: Any = None, **_: Any) -> None:
         with self._lock:
@@ -61,13 +69,18 @@ class DynamoCallCounter:
             self.calls.append((name, began, time.perf_counter()))
 
     @contextmanager
-    def measure(self) -> Iterator[list[tuple[str, float, float]]]:
+    def measure(self, network_delay: float = 0.010) -> Iterator[list[tuple[str, float, float]]]:
+        """Record the calls made inside the block, each given ``network_delay`` seconds of simulated latency."""
         with self._lock:
             self.calls.clear()
+        self._network_delay = network_delay
         seen: list[tuple[str, float, float]] = []
-        yield seen
-        with self._lock:
-            seen.extend(self.calls)
+        try:
+            yield seen
+        finally:
+            self._network_delay = 0.0
+            with self._lock:
+                seen.extend(self.calls)
 
 
 def round_trips(calls: list[tuple[str, float, float]]) -> int:
