@@ -9,6 +9,8 @@ from gateway_common.auth import Caller
 from gateway_common.money import Money
 from gateway_common.web import authorized
 
+from .usage_schemas import LicenseLimits
+
 router = APIRouter(tags=["license"])
 
 
@@ -20,14 +22,6 @@ class LicensePlan(BaseModel):
     currency: str
     billing_mode: str
     ai_included: bool
-
-
-class LicenseLimits(BaseModel):
-    monthly_requests: int | None
-    requests_per_minute: int | None
-    requests_per_hour: int | None
-    requests_per_day: int | None
-    monthly_budget: Money | None
 
 
 class ValidateResponse(BaseModel):
@@ -57,12 +51,6 @@ def validate(caller: Caller = authorized("license")) -> ValidateResponse:
             billing_mode=plan.billing_mode,
             ai_included=plan.billing_mode != "byok",
         ),
-        limits=LicenseLimits(
-            monthly_requests=windows.get("month"),
-            requests_per_minute=windows.get("minute"),
-            requests_per_hour=windows.get("hour"),
-            requests_per_day=windows.get("day"),
-            monthly_budget=plan.monthly_budget,
-        ),
+        limits=LicenseLimits(**LicenseLimits.fields_from(windows, plan.monthly_budget)),
         features=plan.features,
     )

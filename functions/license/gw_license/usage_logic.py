@@ -157,12 +157,7 @@ def current_usage(caller: Caller) -> CurrentUsageResponse:
             current_hour=WindowUsage(requests=snap.counts["hour"]),
             current_minute=WindowUsage(requests=snap.counts["minute"]),
             limits=UsageLimits(
-                monthly_requests=windows.get("month"),
-                requests_per_minute=windows.get("minute"),
-                requests_per_hour=windows.get("hour"),
-                requests_per_day=windows.get("day"),
-                monthly_budget=snap.budget,
-                monthly_budget_eur=snap.in_eur(snap.budget),
+                **UsageLimits.fields_from(windows, snap.budget), monthly_budget_eur=snap.in_eur(snap.budget)
             ),
             usage_percentages=UsagePercentages(requests=snap.requests_percent, budget=snap.budget_percent),
         ),

@@ -6,6 +6,9 @@ is EUR (the license plans) and are null otherwise, so a USD plan is never shown 
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from gateway_common.money import Money
@@ -31,12 +34,26 @@ class WindowUsage(BaseModel):
     requests: int
 
 
-class UsageLimits(BaseModel):
+class LicenseLimits(BaseModel):
     monthly_requests: int | None
     requests_per_minute: int | None
     requests_per_hour: int | None
     requests_per_day: int | None
     monthly_budget: Money | None
+
+    @classmethod
+    def fields_from(cls, windows: dict[str, int], budget: Decimal | None) -> dict[str, Any]:
+        """The limit fields from counter windows (``Caller.plan_windows()``) and the plan's monthly budget."""
+        return {
+            "monthly_requests": windows.get("month"),
+            "requests_per_minute": windows.get("minute"),
+            "requests_per_hour": windows.get("hour"),
+            "requests_per_day": windows.get("day"),
+            "monthly_budget": budget,
+        }
+
+
+class UsageLimits(LicenseLimits):
     monthly_budget_eur: Money | None
 
 
