@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,8 +24,13 @@ from local import moto_atomic, seed, tables  # noqa: E402
 
 @pytest.fixture
 def dynamo() -> Iterator[Any]:
-    """A fresh DynamoDB (moto, in-process) with every table of template.yaml."""
+    """A fresh DynamoDB (moto, in-process) with every table of template.yaml, and the gateway's clock stopped.
+
+    The clock stands still (tests move it with ``timeutil.shift_clock``): a test that counts requests in a minute
+    window must not see the minute roll over halfway through on a slow machine.
+    """
     os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+    timeutil.freeze_clock(time.time())
     with mock_aws():
         moto_atomic.install()
         db.reset_clients()
