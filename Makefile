@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
 PORT ?= 8000
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -15,9 +17,16 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# sam and cfn-lint live apart: aws-sam-translator pins pydantic, the gateway's pydantic is the layer's own choice.
+$(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
+	touch $(TOOLS_STAMP)
 
-run: install ## the whole gateway on http://127.0.0.1:$(PORT), embedded DynamoDB, demo data
+install: $(STAMP) $(TOOLS_STAMP)
+
+run: $(STAMP) ## the whole gateway on http://127.0.0.1:$(PORT), embedded DynamoDB, demo data
 	PORT=$(PORT) $(PY) -m local.server
 
 test: install ## the whole suite (unit, api, lambda, e2e, deploy checks), then ruff
@@ -28,18 +37,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 validate: install ## sam validate --lint (no AWS account needed)
-	$(VENV)/bin/sam validate --lint
+	$(TOOLS)/bin/sam validate --lint
 
 build: install ## sam build for python3.13/arm64 without Docker
-	$(VENV)/bin/sam build
+	$(TOOLS)/bin/sam build
 
 rollup: ## run the usage rollup job once, inside the running `make run` (it also runs every LOCAL_JOB_INTERVAL s)
 	curl -sS -X POST http://127.0.0.1:$(PORT)/local/jobs/RollupFunction; echo
 
-bench: install ## benchmarks against a local server started by each script
+bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.balance
 	$(PY) -m bench.proxy
 	$(PY) -m bench.rollup
 
 clean:
-	rm -rf $(VENV) .aws-sam .gateway .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .gateway .pytest_cache .ruff_cache

@@ -48,10 +48,10 @@ class DynamoCallCounter:
     def install(self) -> None:
         from gateway_common import db
 
-        for client in (db.client(), db.resource().meta.client):
-            client.meta.events.register("before-call.dynamodb", self._before)
-            client.meta.events.register("after-call.dynamodb", self._after)
-            client.meta.events.register("request-created.dynamodb", self._simulated_network)
+        client = db.client()  # the one client every table and thread shares
+        client.meta.events.register("before-call.dynamodb", self._before)
+        client.meta.events.register("after-call.dynamodb", self._after)
+        client.meta.events.register("request-created.dynamodb", self._simulated_network)
 
     def _simulated_network(self, **_: Any) -> None:
         # In-process moto answers in microseconds, under one lock: without a round trip's latency, calls made in

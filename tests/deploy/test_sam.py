@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from local import template
 from local.paths import ROOT
 
-SAM = Path(sys.executable).with_name("sam")
+# sam and cfn-lint have their own venv (see the Makefile); SAM_CLI points elsewhere if needed
+SAM = Path(os.environ.get("SAM_CLI", ROOT / ".venv-tools" / "bin" / "sam"))
 ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", "DO_NOT_TRACK": "1"}
 
 

@@ -154,7 +154,7 @@ def test_the_real_time_snapshot_is_one_dynamodb_read(client, demo):
     caller = auth.authenticate(None, PRO)
     _admit(PRO, 3)
     calls: list[str] = []
-    dynamo_client = db.resource().meta.client
+    dynamo_client = db.client()
     dynamo_client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     try:
         snap = usage_logic.snapshot(caller)

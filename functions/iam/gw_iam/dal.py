@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from gateway_common import audit, db, ratelimit
 from gateway_common.dynamo_items import to_item
+from gateway_common.dynamo_types import serialize
 
 USERS = "UsersTable"
-_serializer = TypeSerializer()
 ROLE_FIELDS = "user_id, email, username, #r, role_assigned_at, created_at, #s"
 
 
@@ -27,7 +26,7 @@ class TransactionRefused(Exception):
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in to_item(values).items()}
+    return {k: serialize(v) for k, v in to_item(values).items()}
 
 
 def transact(items: list[dict[str, Any]]) -> None:

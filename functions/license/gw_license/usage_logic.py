@@ -67,13 +67,8 @@ def _spend(data: dict[str, Any]) -> Spend:
 def read_counters(counter_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Counter items by id, in one consistent BatchGetItem (retrying keys DynamoDB leaves unprocessed)."""
     name = db.table_name(ratelimit.COUNTERS)
-    request: dict[str, Any] = {name: {"Keys": [{"counter_id": c} for c in counter_ids], "ConsistentRead": True}}
-    items: dict[str, dict[str, Any]] = {}
-    while request:
-        response = db.resource().batch_get_item(RequestItems=request)
-        items.update({item["counter_id"]: item for item in response["Responses"].get(name, [])})
-        request = response.get("UnprocessedKeys") or {}
-    return items
+    items = db.batch_get_items({name: [{"counter_id": c} for c in counter_ids]}, consistent=True)[name]
+    return {item["counter_id"]: item for item in items}
 
 
 @dataclass(frozen=True)

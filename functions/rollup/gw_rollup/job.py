@@ -25,10 +25,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from gateway_common import db, rollups
+from gateway_common.dynamo_types import deserialize
 from gateway_common.settings import get_settings
 from gateway_common.timeutil import iso_now, now_ts
 
@@ -36,7 +36,6 @@ CHECKPOINTS = "StreamCheckpointsTable"
 STATUS_ID = "job#rollup"
 PART_SIZE = 99  # + the checkpoint = 100 items, the TransactWriteItems maximum
 MAX_RECORDS = 5000
-_deserializer = TypeDeserializer()
 
 
 class StreamsClient(Protocol):
@@ -137,7 +136,7 @@ def _parse(raw: dict[str, Any]) -> StreamRecord:
         seq=str(data["SequenceNumber"]),
         event_name=str(raw.get("eventName", "")),
         created_ts=_created_ts(data.get("ApproximateCreationDateTime")),
-        image={k: _deserializer.deserialize(v) for k, v in image.items()} if image else None,
+        image={k: deserialize(v) for k, v in image.items()} if image else None,
     )
 
 

@@ -84,14 +84,12 @@ def record(**fields: Any) -> dict[str, Any]:
 
 def transaction_put(**fields: Any) -> dict[str, Any]:
     """The same entry as a TransactWriteItems element, to commit it atomically with the change it records."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
+    from .dynamo_types import serialize
     item = audit_item(**fields)
     return {
         "Put": {
             "TableName": db.table_name(AUDIT),
-            "Item": {k: serializer.serialize(v) for k, v in item.items()},
+            "Item": {k: serialize(v) for k, v in item.items()},
             "ConditionExpression": "attribute_not_exists(sk)",
         }
     }

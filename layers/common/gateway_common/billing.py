@@ -22,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
-
 from . import db
 from .dynamo_items import to_item
+from .dynamo_types import serialize_item
 
 BILLING = "BillingTable"
 GSI1 = "gsi1"
-_serializer = TypeSerializer()
 
 
 def table() -> Any:
@@ -46,11 +44,11 @@ def get(pk: str, sk: str) -> dict[str, Any] | None:
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     """A plain item as DynamoDB attribute values (for TransactWriteItems)."""
-    return {k: _serializer.serialize(v) for k, v in to_item(item).items() if v is not None}
+    return serialize_item({k: v for k, v in to_item(item).items() if v is not None})
 
 
 def values(mapping: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in to_item(mapping).items()}
+    return serialize_item(to_item(mapping))
 
 
 def transact_put(item: dict[str, Any], *, condition: str | None = "attribute_not_exists(pk)") -> dict[str, Any]:

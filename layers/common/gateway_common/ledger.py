@@ -10,15 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import audit, db, users
+from .dynamo_types import serialize
 from .errors import Conflict, NotFound
 from .timeutil import iso_now
 
 LEDGER = "LedgerTable"
-_serializer = TypeSerializer()
 
 
 class ExtraItemRefused(Conflict):
@@ -64,7 +63,7 @@ def credit(
         {
             "Put": {
                 "TableName": db.table_name(LEDGER),
-                "Item": {k: _serializer.serialize(v) for k, v in entry.items() if v is not None},
+                "Item": {k: serialize(v) for k, v in entry.items() if v is not None},
                 "ConditionExpression": "attribute_not_exists(entry_id)",
             }
         },

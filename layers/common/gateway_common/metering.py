@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import db, ratelimit, usage
+from .dynamo_types import serialize
 from .errors import PaymentRequired
 from .parallel import Step
 from .timeutil import iso_now, now_ts
@@ -51,7 +51,6 @@ OPEN_INDEX = "open-by-deadline"
 RESERVATION_SECONDS = 900  # a reservation older than this belongs to a crashed invocation; the sweep releases it
 _SPEND_TTL = 40 * 86400
 _CONFLICT_RETRIES = 6
-_ser = TypeSerializer()
 
 Mode = Literal["credits", "budget", "free"]
 
@@ -131,7 +130,7 @@ def _transact(items: list[dict[str, Any]]) -> list[str] | None:
 def _put_reservation(res: Reservation) -> dict[str, Any]:
     return {"Put": {
         "TableName": db.table_name(RESERVATIONS),
-        "Item": {k: _ser.serialize(v) for k, v in res.item().items()},
+        "Item": {k: serialize(v) for k, v in res.item().items()},
         "ConditionExpression": "attribute_not_exists(reservation_id)",
     }}
 

@@ -197,10 +197,8 @@ def read_counts(counter_ids: list[str]) -> dict[str, int]:
     if not counter_ids:
         return {}
     name = db.table_name(COUNTERS)
-    response = db.resource().batch_get_item(
-        RequestItems={name: {"Keys": [{"counter_id": c} for c in counter_ids], "ConsistentRead": True}}
-    )
-    return {item["counter_id"]: int(item.get("count", 0)) for item in response["Responses"].get(name, [])}
+    items = db.batch_get_items({name: [{"counter_id": c} for c in counter_ids]}, consistent=True)[name]
+    return {item["counter_id"]: int(item.get("count", 0)) for item in items}
 
 
 def window_counts(subject: str, scope: str, ts: float | None = None) -> dict[str, int]:

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import audit, billing, db, ledger, plans, trials, users
 from .dynamo_items import to_item
+from .dynamo_types import serialize
 from .errors import BadRequest, Conflict
 from .models import TrialInfo, UserRecord
 from .observability import logger
@@ -29,11 +29,10 @@ TRIAL_DAYS = 3
 TRIAL_CREDITS = Decimal("10.00")
 TRIAL_REQUESTS = 1000
 ACTIVE_INDEX = "TRIALS#active"
-_serializer = TypeSerializer()
 
 
 def _v(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(to_item({"v": value})["v"])
+    return serialize(to_item({"v": value})["v"])
 
 
 def _schedule_pk(user_id: str) -> dict[str, Any]:

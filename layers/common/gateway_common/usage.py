@@ -10,15 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from boto3.dynamodb.types import TypeSerializer
 from pydantic import BaseModel, Field
 
 from . import db
 from .dynamo_items import to_item
+from .dynamo_types import serialize
 
 USAGE = "UsageTable"
 RETENTION_SECONDS = 400 * 86400  # raw records kept 400 days (TTL); rollups keep the totals for ever
-_serializer = TypeSerializer()
 
 
 class UsageRecord(BaseModel):
@@ -65,7 +64,7 @@ def transaction_put(record: UsageRecord) -> dict[str, Any]:
     return {
         "Put": {
             "TableName": db.table_name(USAGE),
-            "Item": {k: _serializer.serialize(v) for k, v in record.item().items()},
+            "Item": {k: serialize(v) for k, v in record.item().items()},
             "ConditionExpression": "attribute_not_exists(sk)",
         }
     }

@@ -6,11 +6,11 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import db
 from .dynamo_items import to_item
+from .dynamo_types import serialize
 from .errors import Conflict, NotFound
 from .models import RateLimitOverride, UserRecord
 from .timeutil import iso_now
@@ -68,13 +68,12 @@ def create_user(
         role_assigned_at=now,
         extra=extra or {},
     )
-    serializer = TypeSerializer()
     name = db.table_name(USERS)
     items: list[dict[str, Any]] = [
         {
             "Put": {
                 "TableName": name,
-                "Item": {k: serializer.serialize(v) for k, v in to_item(record.model_dump()).items()},
+                "Item": {k: serialize(v) for k, v in to_item(record.model_dump()).items()},
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }

@@ -1,13 +1,14 @@
 """The HTTP edge shared by every function: app factory, error envelope handlers, request ids, rate-limit headers,
 and the ``authorized`` dependency that every authenticated route uses."""
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (fastapi_loader must come before fastapi)
 
 import secrets
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from . import fastapi_loader  # noqa: F401 (first: FastAPI's own models then load unbuilt, see that module)
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
