@@ -8,9 +8,11 @@ moto's; the call counts are what a deployed function makes. Targets: <= 2 sequen
 Cold start is measured in a runtime-only venv (``.gateway/runtime-venv``, created on first use from
 layers/common/requirements.txt + functions/chat/requirements.txt, i.e. what the layer and the function ship; the dev
 venv has extra packages such as awscrt that botocore picks up), in fresh interpreters run interleaved so machine noise
-hits every figure alike: the floor (fastapi, +boto3, +httpx, the account function), the chat function's import, and
+hits every figure alike: the floor (fastapi, +botocore, +httpx, the account function), the chat function's import, and
 import + its first chat completion (key lookup, admission, upstream call to the fake, settle; DynamoDB is a moto server
-on loopback), because deferring an import the first request needs only moves the cost.
+on loopback), because deferring an import the first request needs only moves the cost. Wall times on a shared machine
+swing by half from one minute to the next, so where valgrind is installed the floor and the chat import are also
+counted in instructions (callgrind): the same count on every run, whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,15 +54,18 @@ def fake_upstream_app():  # type: ignore[no-untyped-def]
 
 RUNTIME_VENV = ROOT / ".gateway" / "runtime-venv"
 RUNTIME_REQUIREMENTS = (ROOT / "layers" / "common" / "requirements.txt", ROOT / "functions" / "chat" / "requirements.txt")
-COLD_RUNS = 7
+COLD_RUNS = 15
 # what one fresh interpreter imports, timed from before its first import (sys.path set up as in Lambda: layer, function)
+FLOOR = "import gateway_common.fastapi_loader, botocore.session, botocore.client, httpx"
 IMPORTS = {
-    "fastapi": "import fastapi",
-    "fastapi + boto3": "import fastapi, boto3",
-    "fastapi + boto3 + httpx": "import fastapi, boto3, httpx",
+    "fastapi (plain import)": "import fastapi",
+    "fastapi as the layer loads it": "import gateway_common.fastapi_loader",
+    "  + botocore": "import gateway_common.fastapi_loader, botocore.session, botocore.client",
+    "  + botocore + httpx (the floor)": FLOOR,
     "account function (gw_account.app)": "import gw_account.app",
     "chat function (gw_chat.app)": "import gw_chat.app",
 }
+COUNTED = {"the floor": FLOOR, "chat function": "import gw_chat.app"}
 FIRST_REQUEST = """
 import asyncio, json, sys, time
 t0 = time.perf_counter()
@@ -104,13 +110,32 @@ def _fresh(python: str, code: str, env: dict[str, str] | None = None) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+IMPORT_PATHS = [str(ROOT / "layers" / "common"), str(ROOT / "functions" / "chat"), str(ROOT / "functions" / "account")]
+
+
+def import_instructions(python: str, statement: str) -> int | None:
+    """Instructions one fresh interpreter executes for `statement` (interpreter start-up excluded); None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+
+    def count(code: str) -> int:
+        result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", code],
+                                capture_output=True, text=True, cwd="/")
+        collected = [line for line in result.stderr.splitlines() if "Collected" in line]
+        if result.returncode or not collected:
+            raise RuntimeError(result.stderr[-2000:])
+        return int(collected[-1].split()[-1])
+
+    setup = f"import sys; sys.path[:0] = {IMPORT_PATHS!r}"
+    return count(f"{setup}; {statement}") - count(setup)
+
+
 def import_times(python: str, runs: int = COLD_RUNS) -> dict[str, list[float]]:
     """Each line of IMPORTS in `runs` fresh interpreters, interleaved."""
-    paths = [str(ROOT / "layers" / "common"), str(ROOT / "functions" / "chat"), str(ROOT / "functions" / "account")]
     out: dict[str, list[float]] = {name: [] for name in IMPORTS}
     for _ in range(runs):
         for name, statement in IMPORTS.items():
-            code = (f"import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); {statement}; "
+            code = (f"import sys, time; sys.path[:0] = {IMPORT_PATHS!r}; t = time.perf_counter(); {statement}; "
                     "print((time.perf_counter() - t) * 1000)")
             out[name].append(float(_fresh(python, code)))
     return out
@@ -141,10 +166,14 @@ def cold_start() -> None:
     times = import_times(python)
     print(f"cold start of the chat function, runtime-only venv, {COLD_RUNS} fresh interpreters each (target: import < 400 ms):")
     for name, values in times.items():
-        print(f"  import {name:<34} {_fig(values)}")
+        print(f"  import {name:<36} {_fig(values)}")
     floor = statistics.median(times["account function (gw_account.app)"])
     print(f"  the chat function adds {statistics.median(times['chat function (gw_chat.app)']) - floor:.0f} ms to the "
-          "account function's import (fastapi + boto3 + the layer are every function's floor)")
+          "account function's import (fastapi + botocore + the layer are every function's floor)")
+    counted = {name: import_instructions(python, statement) for name, statement in COUNTED.items()}
+    if None not in counted.values():
+        figures = ", ".join(f"{name} {value / 1e6:,.0f} M" for name, value in counted.items() if value is not None)
+        print(f"  instructions of the import (callgrind, independent of machine load): {figures}")
     import logging
 
     from gateway_common import ledger
