@@ -39,7 +39,7 @@ lint: install
 validate: install ## sam validate --lint (no AWS account needed)
 	$(TOOLS)/bin/sam validate --lint
 
-build: install ## sam build for python3.13/arm64 without Docker
+build: install ## sam build for python3.13/arm64 (needs a python3.13 for the bytecode: see README, Deploy)
 	$(TOOLS)/bin/sam build
 
 rollup: ## run the usage rollup job once, inside the running `make run` (it also runs every LOCAL_JOB_INTERVAL s)
