@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from gateway_common import audit, db, ratelimit
 from gateway_common.dynamo_items import to_item
-from gateway_common.dynamo_types import serialize
+from gateway_common.dynamo_types import serialize_item
 
 USERS = "UsersTable"
 ROLE_FIELDS = "user_id, email, username, #r, role_assigned_at, created_at, #s"
@@ -26,7 +26,7 @@ class TransactionRefused(Exception):
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: serialize(v) for k, v in to_item(values).items()}
+    return serialize_item(to_item(values))
 
 
 def transact(items: list[dict[str, Any]]) -> None:

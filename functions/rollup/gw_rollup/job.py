@@ -28,7 +28,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from gateway_common import db, rollups
-from gateway_common.dynamo_types import deserialize
+from gateway_common.dynamo_types import deserialize_item
 from gateway_common.settings import get_settings
 from gateway_common.timeutil import iso_now, now_ts
 
@@ -136,7 +136,7 @@ def _parse(raw: dict[str, Any]) -> StreamRecord:
         seq=str(data["SequenceNumber"]),
         event_name=str(raw.get("eventName", "")),
         created_ts=_created_ts(data.get("ApproximateCreationDateTime")),
-        image={k: deserialize(v) for k, v in image.items()} if image else None,
+        image=deserialize_item(image) if image else None,
     )
 
 

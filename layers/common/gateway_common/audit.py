@@ -84,12 +84,12 @@ def record(**fields: Any) -> dict[str, Any]:
 
 def transaction_put(**fields: Any) -> dict[str, Any]:
     """The same entry as a TransactWriteItems element, to commit it atomically with the change it records."""
-    from .dynamo_types import serialize
+    from .dynamo_types import serialize_item
     item = audit_item(**fields)
     return {
         "Put": {
             "TableName": db.table_name(AUDIT),
-            "Item": {k: serialize(v) for k, v in item.items()},
+            "Item": serialize_item(item),
             "ConditionExpression": "attribute_not_exists(sk)",
         }
     }

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from . import db, ratelimit, usage
-from .dynamo_types import serialize
+from .dynamo_types import serialize_item
 from .errors import PaymentRequired
 from .parallel import Step
 from .timeutil import iso_now, now_ts
@@ -130,7 +130,7 @@ def _transact(items: list[dict[str, Any]]) -> list[str] | None:
 def _put_reservation(res: Reservation) -> dict[str, Any]:
     return {"Put": {
         "TableName": db.table_name(RESERVATIONS),
-        "Item": {k: serialize(v) for k, v in res.item().items()},
+        "Item": serialize_item(res.item()),
         "ConditionExpression": "attribute_not_exists(reservation_id)",
     }}
 

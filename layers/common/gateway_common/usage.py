@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from . import db
 from .dynamo_items import to_item
-from .dynamo_types import serialize
+from .dynamo_types import serialize_item
 
 USAGE = "UsageTable"
 RETENTION_SECONDS = 400 * 86400  # raw records kept 400 days (TTL); rollups keep the totals for ever
@@ -64,7 +64,7 @@ def transaction_put(record: UsageRecord) -> dict[str, Any]:
     return {
         "Put": {
             "TableName": db.table_name(USAGE),
-            "Item": {k: serialize(v) for k, v in record.item().items()},
+            "Item": serialize_item(record.item()),
             "ConditionExpression": "attribute_not_exists(sk)",
         }
     }

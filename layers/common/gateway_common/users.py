@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from . import db
 from .dynamo_items import to_item
-from .dynamo_types import serialize
+from .dynamo_types import serialize_item
 from .errors import Conflict, NotFound
 from .models import RateLimitOverride, UserRecord
 from .timeutil import iso_now
@@ -73,7 +73,7 @@ def create_user(
         {
             "Put": {
                 "TableName": name,
-                "Item": {k: serialize(v) for k, v in to_item(record.model_dump()).items()},
+                "Item": serialize_item(to_item(record.model_dump())),
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }
