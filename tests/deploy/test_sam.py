@@ -72,17 +72,20 @@ def test_layer_build_refuses_to_ship_without_bytecode_unless_told(tmp_path):
 
 def test_function_build_ships_bytecode_that_lambda_uses_as_is(tmp_path):
     """Where the runtime's Python is at hand the package ships unchecked-hash bytecode (a zip keeps file times to 2 s,
-    so timestamp-checked .pyc would look stale on Lambda). PYVER is this interpreter's version here: no 3.13 needed."""
+    so timestamp-checked .pyc would look stale on Lambda). Run as sam runs it: functions/Makefile in a copy of the
+    function's directory. PYVER is this interpreter's version here: no 3.13 needed."""
+    source = shutil.copytree(ROOT / "functions" / "account", tmp_path / "source")
     artifacts = tmp_path / "account"
     artifacts.mkdir()
     pyver = f"{sys.version_info.major}.{sys.version_info.minor}"
-    command = ["make", "--no-print-directory", "-C", str(ROOT / "functions" / "account"), "build-AccountFunction",
+    command = ["make", "--no-print-directory", "--makefile", str(ROOT / "functions" / "Makefile"), "build-AccountFunction",
                f"ARTIFACTS_DIR={artifacts}", f"PYVER={pyver}"]
-    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(command, cwd=source, env=ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     compiled = sorted(artifacts.rglob("*.pyc"))
     sources = sorted(artifacts.rglob("*.py"))
     assert len(compiled) == len(sources) > 0
+    assert (artifacts / "gw_account" / "app.py") in sources
     for pyc in compiled:
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
         assert flags == 0b01, f"{pyc.name}: not unchecked-hash bytecode (flags {flags:#b})"
