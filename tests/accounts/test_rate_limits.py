@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway_common import apikeys, audit, auth, db, ratelimit
+from gateway_common import apikeys, audit, db
 from gateway_common.errors import RateLimited
-from tests.helpers import assert_error, bearer
+from tests.helpers import admit_ai, assert_error, bearer
 
 
 def _entries(action: str) -> list[dict]:
@@ -12,9 +12,8 @@ def _entries(action: str) -> list[dict]:
 
 
 def _ai_request(raw_key: str) -> None:
-    """What an AI route does at admission: count the caller's plan windows (override applied) under scope 'ai'."""
-    caller = auth.authenticate(f"Bearer {raw_key}", None)
-    ratelimit.consume(caller.key.key_id, "ai", caller.plan_windows())
+    """What an AI route does at admission: count the account's plan windows (override applied)."""
+    admit_ai(raw_key)
 
 
 def test_override_set_read_remove_changes_what_the_next_request_may_do(client, demo):
@@ -44,18 +43,19 @@ def test_override_set_read_remove_changes_what_the_next_request_may_do(client, d
     for _ in range(2):
         assert client.get("/user/balance", headers=bearer(user["key"])).status_code == 200
     assert_error(client.get("/user/balance", headers=bearer(user["key"])), 429, "2 requests per minute")
-    for _ in range(3):  # AI requests are counted per key; the override is the limit of each of the user's keys
+    for _ in range(2):  # AI requests are counted per account: the override bounds all of the user's keys together
         _ai_request(user["key"])
     _ai_request(second_key)
-    try:
-        _ai_request(user["key"])
-        raise AssertionError("a 4th AI request in the minute passed an override of 3/minute")
-    except RateLimited as exc:
-        assert "3 requests per minute" in exc.message
+    for key in (user["key"], second_key):
+        try:
+            _ai_request(key)
+            raise AssertionError("a 4th AI request in the minute passed an override of 3/minute")
+        except RateLimited as exc:
+            assert "3 requests per minute" in exc.message
 
     view = client.get(f"/admin/rate-limits/{user['user_id']}", headers=admin).json()
     assert view["source"] == "override" and view["keys_counted"] == 3
-    assert view["current_usage"] == {"requests_this_minute": 4, "requests_this_hour": 4, "requests_this_day": 4}
+    assert view["current_usage"] == {"requests_this_minute": 3, "requests_this_hour": 3, "requests_this_day": 3}
     assert view["override"]["reason"] == "Abuse investigation" and view["override"]["set_by"] == demo["admin"]["user_id"]
     assert view["plan_limits"]["requests_per_minute"] == 20
 

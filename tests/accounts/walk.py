@@ -95,6 +95,8 @@ def _example(schema: dict[str, Any], defs: dict[str, Any], *, fill_optional: boo
         return _example(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, fill_optional=fill_optional)
     if "const" in schema:
         return schema["const"]
+    if schema.get("examples"):
+        return schema["examples"][0]
     if "enum" in schema:
         return schema["enum"][0]
     if "default" in schema and schema["default"] is not None:
@@ -120,6 +122,8 @@ def _example(schema: dict[str, Any], defs: dict[str, Any], *, fill_optional: boo
         return True
     if schema.get("format") == "email":
         return "walk@example.com"
+    if schema.get("format") == "date-time":
+        return "2099-01-01T00:00:00Z"
     return "walk" + "x" * max(int(schema.get("minLength", 0)) - 4, 0)
 
 

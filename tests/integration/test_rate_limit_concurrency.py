@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from gateway_common import keys as keys_module
 from gateway_common import ratelimit, timeutil
 from local import seed
 from local.gateway_app import build_app
+from tests.helpers import ai_counts
 from tests.servers import gateway_server, moto_server
 
 ENDPOINT = "/api/limits/check"  # the usage/limits API document gives it 20 requests per minute
@@ -46,8 +46,8 @@ def test_100_parallel_requests_against_20_per_minute_admit_exactly_20(frozen_mid
         assert remaining == list(range(20))  # each admitted request saw its own exact count
 
         assert all(r.json()["can_make_request"] is True for r in responses if r.status_code == 200)
-        key_id = keys_module.key_id_for_hash(keys_module.hash_key(keys["license_pro"]["key"]))
-        counts = ratelimit.window_counts(key_id, f"ep:GET {ENDPOINT}")
+        user_id = keys["license_pro"]["user_id"]  # endpoint limits belong to the account, like the plan's
+        counts = ratelimit.window_counts(user_id, f"ep:GET {ENDPOINT}")
         assert counts["minute"] == 20
         assert counts["hour"] == 20 and counts["day"] == 20  # refused requests left no trace in other windows
-        assert ratelimit.window_counts(key_id, "ai") == {"minute": 0, "hour": 0, "day": 0, "month": 0}  # no plan quota
+        assert ai_counts(user_id) == {"minute": 0, "hour": 0, "day": 0, "month": 0}  # no plan quota used

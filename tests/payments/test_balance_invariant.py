@@ -1,13 +1,12 @@
 """Acceptance 4: after mixed purchases, coupons, referrals, trials, refunds and usage (with replays and concurrency),
 every user's balance equals the sum of their ledger entries minus their usage costs.
 
-Usage is settled through the proxy's own metering path (``metering.reserve`` + ``metering.settle``), which writes the
+Usage is settled through the proxy's own metering path (``admission.admit`` + ``metering.settle``), which writes the
 usage record and the balance change in one transaction.
 """
 
 from __future__ import annotations
 
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -15,15 +14,12 @@ import pytest
 
 from gateway_common import db, ledger, metering, trial_lifecycle, usage, users
 from gateway_common.timeutil import iso_now, shift_clock
-from tests.helpers import bearer
+from tests.helpers import bearer, hold_credits
 from tests.payments import stripe_fakes as sf
 
 
-def _use(user_id: str, key_id: str, cost: str) -> None:
-    res = metering.Reservation(reservation_id="res_" + secrets.token_hex(6), user_id=user_id, key_id=key_id, plan_id=1,
-                               mode="credits", amount=Decimal("1.00"), currency="usd", endpoint="/v1/chat/completions",
-                               model="openai/gpt-4o-mini")
-    metering.reserve(res)
+def _use(user_id: str, key_id: str, raw_key: str, cost: str) -> None:
+    res = hold_credits(raw_key, Decimal("1.00"))
     record = usage.UsageRecord(user_id=user_id, request_id=res.reservation_id, key_id=key_id, plan_id=1,
                                endpoint=res.endpoint, model=res.model, provider="openai", prompt_tokens=100,
                                completion_tokens=50, total_tokens=150, cost=Decimal(cost), created_at=iso_now())
@@ -64,7 +60,7 @@ def test_balance_is_ledger_minus_usage_after_a_mixed_run(client, demo, make_user
         for evt in events + events:  # every event delivered twice
             deliver(evt)
         for n in range(3):
-            _use(uid, p["key_id"], f"0.{i}{n}3457")
+            _use(uid, p["key_id"], p["key"], f"0.{i}{n}3457")
         if i in (1, 3):
             cents = 3000 if i == 3 else 2600
             deliver(sf.event("charge.refunded", sf.charge(pi, cents=cents, refunded_cents=cents // 3)))

@@ -9,7 +9,7 @@ from gateway_common import audit, db, ledger, trials, users
 from gateway_common.errors import PaymentRequired
 from gateway_common.timeutil import shift_clock
 from local.paths import ROOT
-from tests.helpers import assert_error, bearer
+from tests.helpers import admit_ai, assert_error, bearer
 
 
 def test_start_once_with_credits_requests_and_three_days(client, make_user):
@@ -34,9 +34,7 @@ def test_status_counts_requests_and_spent_credits(client, make_user):
     headers = bearer(person["key"])
     assert client.get("/trials/status", headers=headers).json() == {"success": True, "trial": None}
     client.post("/trials/start", headers=headers)
-    user = users.require_user(person["user_id"])
-    for step in trials.admission_steps(user) + trials.admission_steps(user):
-        step.run()  # two AI requests admitted under the trial
+    admit_ai(person["key"], 2)  # two AI requests admitted under the trial
     status = client.get("/trials/status", headers=headers).json()["trial"]
     assert status["is_active"] is True and status["remaining_requests"] == 998 and status["requests_used"] == 2
     assert status["remaining_credits"] == 10.0 and status["end_date"].endswith("Z")
@@ -53,7 +51,7 @@ def test_after_the_end_ai_requests_get_402_and_the_job_closes_the_trial(client, 
 
     shift_clock(3 * 86400 + 1)
     try:
-        trials.admission_steps(users.require_user(person["user_id"]))
+        trials.check_not_ended(users.require_user(person["user_id"]))
         raise AssertionError("an ended trial must refuse AI requests")
     except PaymentRequired as exc:
         assert "free trial ended" in exc.message and exc.code == "trial_ended"
@@ -123,8 +121,8 @@ def test_spent_trial_credits_are_not_taken_back_and_status_shows_the_rest(client
     person = make_user()
     headers = bearer(person["key"])
     client.post("/trials/start", headers=headers)
-    _use(person["user_id"], person["key_id"], "1.25")
-    _use(person["user_id"], person["key_id"], "0.5")
+    _use(person["user_id"], person["key_id"], person["key"], "1.25")
+    _use(person["user_id"], person["key_id"], person["key"], "0.5")
     status = client.get("/trials/status", headers=headers).json()["trial"]
     assert status["remaining_credits"] == 8.25 and status["credits"] == 10.0
     shift_clock(3 * 86400 + 1)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import respx
 
-from gateway_common import auth, db, metering, ratelimit, timeutil, users
+from gateway_common import account_state, admission, auth, db, metering, timeutil, users
 from gateway_common.providers.base import Usage
 from gateway_common.usage import UsageRecord, recent_for_user
 from gw_chat import logic
@@ -32,7 +32,7 @@ def test_no_credits_is_402_with_a_clear_message_and_leaves_no_trace(client, dyna
     response = client.post("/v1/chat/completions", headers=bearer(broke["key"]), json=BODY)
     body = assert_error(response, 402, "insufficient credits", "max_tokens")
     assert body["error"]["code"] == "insufficient_credits" and body["error"]["type"] == "insufficient_quota"
-    assert ratelimit.window_counts(broke["key_id"], "ai")["minute"] == 0  # the refused request was not counted
+    assert account_state.read(broke["user_id"]).counts()["minute"] == 0  # the refused request was not counted
     assert db.table("ReservationsTable").scan()["Items"] == []
     assert "x-ratelimit-limit" not in response.headers or response.headers["x-ratelimit-remaining"]
 
@@ -76,7 +76,8 @@ def test_idempotency_key_replays_the_stored_response_without_charging_again(clie
     records = recent_for_user(payer["user_id"])
     assert len(records) == 1
     assert balance(payer["user_id"]) == (Decimal("10.00") - records[0]["cost"], 0)
-    assert_error(other_body, 400, "Idempotency-Key", "different request body")
+    body = assert_error(other_body, 409, "Idempotency-Key", "different request body", "already used at 20")
+    assert body["error"]["code"] == "idempotency_key_reused"
 
 
 def test_a_failed_request_frees_its_idempotency_key_for_a_retry(client, payer, providers):
@@ -92,7 +93,8 @@ def _reserve(payer, request_id="req_settle_twice", amount=Decimal("0.50")):
     res = metering.Reservation(reservation_id=request_id, user_id=payer["user_id"], key_id=payer["key_id"], plan_id=2,
                                mode="credits", amount=amount, currency="usd", endpoint="/v1/chat/completions",
                                model="openai/gpt-4o-mini")
-    return metering.reserve(res)
+    caller = auth.authenticate(f"Bearer {payer['key']}", None)
+    return admission.admit(caller, res, route="POST /v1/chat/completions").reservation
 
 
 def test_replaying_a_settle_charges_once(payer):
@@ -106,8 +108,9 @@ def test_replaying_a_settle_charges_once(payer):
     assert metering.settle(res, record.model_copy()) is False
     assert balance(payer["user_id"]) == (Decimal("9.9877"), 0)
     assert len(recent_for_user(payer["user_id"])) == 1
-    spend = db.table("CountersTable").get_item(Key={"counter_id": metering.spend_counter_id(payer["key_id"])})["Item"]
-    assert spend["cost"] == Decimal("0.0123") and spend["requests"] == 1 and spend["tokens"] == 15
+    spend = account_state.read(payer["user_id"]).spend()
+    assert spend.cost == Decimal("0.0123") and spend.requests == 1 and spend.tokens == 15
+    assert metering.open_holds(payer["user_id"]) == {}
 
 
 def test_the_sweep_releases_reservations_of_crashed_invocations(payer):
@@ -125,20 +128,20 @@ def test_the_sweep_releases_reservations_of_crashed_invocations(payer):
 
 def test_ai_included_plan_reserves_against_the_monthly_budget(client, demo):
     key = demo["license_pro"]["key"]
-    key_id = auth.authenticate(None, key).key.key_id
-    counter = metering.spend_counter_id(key_id)
+    user_id = demo["license_pro"]["user_id"]
     ok = client.post("/api/chat", headers={"X-License-Key": key}, json={"messages": [{"role": "user", "content": "hi"}],
                                                                           "max_tokens": 10})
     assert ok.status_code == 200, ok.text
     assert ok.json()["currency"] == "eur" and ok.json()["cost_eur"] > 0
-    item = db.table("CountersTable").get_item(Key={"counter_id": counter})["Item"]
-    spent = item["cost"]
-    assert item["budget_left"] == Decimal("4.00") - spent and item["reserved_cost"] == 0 and item["requests"] == 1
-    record = recent_for_user(demo["license_pro"]["user_id"])[0]
+    state = account_state.read(user_id)
+    spent = state.spend().cost
+    assert state.budget_used() == spent and state.holds() == {} and state.spend().requests == 1
+    record = recent_for_user(user_id)[0]
     assert record["currency"] == "eur" and record["cost"] == spent and record["endpoint"] == "/api/chat"
     # spend the budget: what is left no longer covers the request's maximum cost
-    db.table("CountersTable").update_item(Key={"counter_id": counter}, UpdateExpression="SET budget_left = :z",
-                                          ExpressionAttributeValues={":z": Decimal("0.000001")})
+    db.table("UsersTable").update_item(Key={"user_id": user_id}, UpdateExpression="SET #b = :used",
+                                       ExpressionAttributeNames={"#b": f"budget#used#{state.month}"},
+                                       ExpressionAttributeValues={":used": Decimal("3.999999")})
     refused = client.post("/api/chat", headers={"X-License-Key": key},
                           json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10})
     assert_error(refused, 402, "Monthly budget exceeded")
@@ -213,7 +216,7 @@ def test_an_unexpected_failure_before_the_answer_releases_the_hold_at_once(dynam
 
     asyncio.run(scenario())
     assert balance(payer["user_id"]) == (Decimal("10.00"), 0)  # nothing held, nothing charged
-    assert all(r["state"] == "settled" for r in db.table("ReservationsTable").scan()["Items"])
+    assert metering.open_holds(payer["user_id"]) == {}
     records = recent_for_key(payer["key_id"])
     assert len(records) == 3 and all(r["status"] == "error" and r["http_status"] == 500 and r["cost"] == 0 for r in records)
 

@@ -60,3 +60,14 @@ def test_tables_have_keys_and_the_usage_stream():
     for name, props in tables.items():
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["KeySchema"][0]["KeyType"] == "HASH", name
+
+
+def test_the_layers_route_list_is_the_templates():
+    """custom_limits are validated against routes.json: it must list exactly the template's routes."""
+    import json
+
+    from gateway_common import route_names
+    from local import route_list
+
+    assert sorted(route_names.routes()) == route_list.current(), "run: python -m local.route_list"
+    assert json.loads((route_list.ROOT / "layers/common/gateway_common/routes.json").read_text())["routes"] == route_list.current()

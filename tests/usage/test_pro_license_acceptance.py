@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway_common import catalog, db, plans, ratelimit
+from gateway_common import auth, catalog, db, plans
 from gateway_common.timeutil import freeze_clock, now_ts, shift_clock
-from tests.helpers import assert_error
-from tests.usage.factory import key_id_of
+from tests.helpers import assert_error, seed_month
 
 PRO = "CHA-B21AF1CF-BD99A579-01F8A4C0-ECFA58EB"
 HEADERS = {"X-License-Key": PRO}
@@ -60,17 +59,8 @@ def _chat(client: TestClient) -> Decimal:
 
 
 def _seed_month(requests: int, cost: Decimal) -> None:
-    """Earlier requests of this month, as the proxy's admission (month counter) and settle (spend item) leave them."""
-    key_id, ts = key_id_of(PRO), now_ts()
-    table = db.table("CountersTable")
-    month = ratelimit.window_bounds("month", ts)[0]
-    table.update_item(Key={"counter_id": ratelimit.counter_id(key_id, "ai", "month", month)},
-                      UpdateExpression="ADD #c :n", ExpressionAttributeNames={"#c": "count"},
-                      ExpressionAttributeValues={":n": requests})
-    table.update_item(Key={"counter_id": f"spend#{key_id}#month#{month}"},
-                      UpdateExpression="ADD cost :c, requests :r, tokens :t, latency_ms :l, budget_left :minus",
-                      ExpressionAttributeValues={":c": cost, ":r": requests, ":t": 30 * requests, ":l": 250 * requests,
-                                                 ":minus": -cost})
+    """Earlier requests of this month, as admission and settle leave them on the account item."""
+    seed_month(auth.authenticate(None, PRO).user_id, requests, cost)
 
 
 def _current(client: TestClient) -> dict[str, Any]:
@@ -133,6 +123,6 @@ def test_spent_budget_makes_limits_check_402(gateway):
     assert body["can_make_request"] is False and body["blocking_factors"] == ["monthly_budget"]
     assert body["limits_status"]["monthly_budget"] == {
         "passed": False, "current_cost": 4.0, "current_cost_eur": 4.0, "limit": 4.0, "limit_eur": 4.0,
-        "currency": "eur", "percentage": 100.0,
+        "currency": "eur", "percentage": 100.0, "held": 0.0,
     }
     assert _current(gateway)["current_usage"]["current_month"]["requests"] == 100  # the refused request not counted

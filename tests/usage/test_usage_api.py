@@ -1,8 +1,7 @@
 """The usage and limits API (seed 003): real-time figures from the counters, history from rollups, per-endpoint limits.
 
 Acceptance 2 (11th AI request, 80% warnings, spent budget) goes through the real POST /api/chat in
-test_pro_license_acceptance.py; here AI admissions are the layer's own ``ratelimit.consume`` on scope "ai", as the
-proxy calls it.
+test_pro_license_acceptance.py; here AI admissions are the layer's own ``admission.admit`` without money (tests.helpers.admit_ai).
 """
 
 from __future__ import annotations
@@ -11,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from gateway_common import auth, ratelimit
+from gateway_common import auth
 from gw_rollup.job import RollupJob
-from tests.helpers import assert_error, bearer
+from tests.helpers import admit_ai, ai_counts, assert_error, bearer
 from tests.usage.factory import key_id_of, usage_record, write_records
 
 PRO = "CHA-B21AF1CF-BD99A579-01F8A4C0-ECFA58EB"
@@ -24,9 +23,11 @@ BUDGET_WARNING = "Monthly budget limit approaching (>80%)"
 
 
 def _admit(raw_key: str, n: int = 1) -> None:
-    caller = auth.authenticate(None, raw_key)
-    for _ in range(n):
-        ratelimit.consume(caller.key.key_id, "ai", caller.plan_windows())
+    admit_ai(raw_key, n)
+
+
+def _pro_counts() -> dict[str, int]:
+    return ai_counts(auth.authenticate(None, PRO).user_id)
 
 
 def test_current_usage_of_a_fresh_pro_license(client, demo):
@@ -47,7 +48,7 @@ def test_current_usage_of_a_fresh_pro_license(client, demo):
 def test_limits_check_does_not_consume_the_plan_quota(client, demo):
     for _ in range(15):
         assert client.get("/api/limits/check", headers=PRO_HEADERS).status_code == 200
-    counts = ratelimit.window_counts(key_id_of(PRO), "ai")
+    counts = _pro_counts()
     assert counts == {"minute": 0, "hour": 0, "day": 0, "month": 0}
     _admit(PRO, 10)  # all ten AI requests of the minute are still there
 
@@ -62,7 +63,7 @@ def test_each_endpoint_has_its_own_per_minute_limit(client, demo, path, limit):
     refused = client.get(path, headers=headers)
     assert_error(refused, 429, f"{limit} requests per minute")
     assert "Retry-After" in refused.headers
-    assert ratelimit.window_counts(key_id_of(PRO), "ai")["minute"] == 0  # the plan's AI quota is untouched
+    assert _pro_counts()["minute"] == 0  # the plan's AI quota is untouched
 
 
 def test_starter_byok_has_no_budget(client, demo):
@@ -147,7 +148,7 @@ def test_a_server_error_on_the_legacy_path_logs_the_route_not_the_key(usage_app,
 
 
 def test_the_real_time_snapshot_is_one_dynamodb_read(client, demo):
-    """Four AI window counters and the monthly spend item live in the CountersTable: one BatchGetItem reads them all."""
+    """Every AI window count and the month's spend live on the account item: one consistent GetItem reads them all."""
     from gateway_common import db
     from gw_license import usage_logic
 
@@ -160,6 +161,7 @@ def test_the_real_time_snapshot_is_one_dynamodb_read(client, demo):
         snap = usage_logic.snapshot(caller)
     finally:
         dynamo_client.meta.events.unregister("before-call.dynamodb")
-    assert calls == ["BatchGetItem"]
-    assert snap.counts == {"minute": 3, "hour": 3, "day": 0, "month": 3}  # Pro has no day limit: not counted
+    assert calls == ["GetItem"]
+    # every window is counted, limited or not (Pro has no day limit: the day still shows its 3 requests)
+    assert snap.counts == {"minute": 3, "hour": 3, "day": 3, "month": 3}
     assert {w: (s.count, s.limit) for w, s in snap.states.items()} == {"minute": (3, 10), "hour": (3, 200), "month": (3, 1000)}

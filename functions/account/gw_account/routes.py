@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 from fastapi import APIRouter, Request
 
 from gateway_common import apikeys, plans
 from gateway_common.auth import Caller
+from gateway_common.models import KeyCaps
 from gateway_common.schemas import MessageResponse
 from gateway_common.timeutil import iso
 from gateway_common.web import authorized, request_meta
@@ -13,8 +17,10 @@ from gateway_common.web import authorized, request_meta
 from . import logic
 from .schemas import (
     BalanceResponse,
+    CapsView,
     CreateKeyRequest,
     CreateKeyResponse,
+    KeyCapsInput,
     KeyList,
     KeyView,
     PlanDetail,
@@ -28,7 +34,17 @@ from .schemas import (
 router = APIRouter()
 
 
-def _view(record: apikeys.ApiKeyRecord) -> KeyView:
+def _caps(record: apikeys.ApiKeyRecord, spent: Decimal | None = None) -> CapsView | None:
+    if record.caps is None:
+        return None
+    return CapsView(**record.caps.model_dump(), spent_this_month=spent)
+
+
+def _expiry(record: apikeys.ApiKeyRecord) -> str | None:
+    return iso(datetime.fromtimestamp(record.expires_at, tz=UTC)) if record.expires_at is not None else None
+
+
+def _view(record: apikeys.ApiKeyRecord, spent: Decimal | None = None) -> KeyView:
     return KeyView(
         id=record.key_id,
         key_name=record.key_name,
@@ -38,7 +54,24 @@ def _view(record: apikeys.ApiKeyRecord) -> KeyView:
         scope_permissions=record.scope_permissions,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        caps=_caps(record, spent),
+        expires_at=_expiry(record),
     )
+
+
+def _epoch(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _key_caps(caps: KeyCapsInput | None) -> KeyCaps | None:
+    if caps is None:
+        return None
+    values = caps.model_dump()
+    return KeyCaps(**values) if any(v is not None for v in values.values()) else None
 
 
 @router.get("/user/balance", response_model=BalanceResponse, tags=["account"], summary="Credit balance and status")
@@ -58,7 +91,8 @@ def balance(caller: Caller = authorized("balance")) -> BalanceResponse:
 def create_key(body: CreateKeyRequest, request: Request, caller: Caller = authorized("api_keys")) -> CreateKeyResponse:
     scopes = body.scope_permissions.model_dump()
     raw, record = logic.create_key(
-        caller, key_name=body.key_name, environment=body.environment_tag, scopes=scopes, meta=request_meta(request)
+        caller, key_name=body.key_name, environment=body.environment_tag, scopes=scopes, meta=request_meta(request),
+        caps=_key_caps(body.caps), expires_at=_epoch(body.expires_at),
     )
     return CreateKeyResponse(
         api_key=raw,
@@ -67,12 +101,15 @@ def create_key(body: CreateKeyRequest, request: Request, caller: Caller = author
         environment_tag=record.environment,
         scope_permissions=record.scope_permissions,
         created_at=record.created_at,
+        caps=_caps(record),
+        expires_at=_expiry(record),
     )
 
 
 @router.get("/user/api-keys", response_model=KeyList, tags=["api keys"], summary="List the caller's keys (masked)")
 def list_keys(caller: Caller = authorized("api_keys")) -> KeyList:
-    views = [_view(r) for r in apikeys.list_user_keys(caller.user_id)]
+    records = apikeys.list_user_keys(caller.user_id)
+    views = [_view(r, logic.key_spent(r)) for r in records]
     return KeyList(data=views, count=len(views))
 
 
@@ -80,7 +117,12 @@ def list_keys(caller: Caller = authorized("api_keys")) -> KeyList:
 def update_key(
     key_id: str, body: UpdateKeyRequest, request: Request, caller: Caller = authorized("api_keys")
 ) -> MessageResponse:
-    logic.update_key(caller, key_id, key_name=body.key_name, is_active=body.is_active, meta=request_meta(request))
+    sent = body.model_fields_set
+    logic.update_key(
+        caller, key_id, key_name=body.key_name, is_active=body.is_active, meta=request_meta(request),
+        caps=_key_caps(body.caps) if "caps" in sent else apikeys._UNSET,
+        expires_at=_epoch(body.expires_at) if "expires_at" in sent else apikeys._UNSET,
+    )
     return MessageResponse(message="API key updated successfully")
 
 

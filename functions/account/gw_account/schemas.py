@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -26,10 +29,50 @@ class ScopePermissions(StrictBody):
         return sorted(set(value))
 
 
+MODEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*/(\*|[A-Za-z0-9][A-Za-z0-9._:-]*)$")
+
+
+class KeyCapsInput(StrictBody):
+    """Caps on one key, narrower than the plan. Each is optional; null removes it (on update)."""
+
+    max_budget: Decimal | None = Field(None, ge=0, le=Decimal("1000000"), max_digits=14, decimal_places=6,
+                                       description="most this key may spend per calendar month (UTC), account currency")
+    requests_per_minute: int | None = Field(None, ge=0, le=10_000_000)
+    requests_per_hour: int | None = Field(None, ge=0, le=100_000_000)
+    requests_per_day: int | None = Field(None, ge=0, le=1_000_000_000)
+    requests_per_month: int | None = Field(None, ge=0, le=10_000_000_000)
+    tokens_per_minute: int | None = Field(None, ge=1, le=10_000_000_000)
+    allowed_models: list[str] | None = Field(None, max_length=100, examples=[["openai/gpt-4o-mini", "anthropic/*"]],
+                                             description="model ids ('openai/gpt-4o-mini') or patterns ('anthropic/*')")
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _models(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for item in value:
+            if not MODEL_PATTERN.match(item):
+                raise ValueError(f"'{item}' is not a model id or 'vendor/*' pattern")
+        return sorted(set(value))
+
+
 class CreateKeyRequest(StrictBody):
     key_name: str = Field(..., min_length=1, max_length=100)
     environment_tag: Literal["live", "test", "staging", "dev"] = "live"
     scope_permissions: ScopePermissions = Field(default_factory=ScopePermissions)
+    caps: KeyCapsInput | None = Field(None, description="per-key caps, narrower than the plan")
+    expires_at: datetime | None = Field(None, description="ISO 8601 time after which the key stops working")
+
+
+class CapsView(BaseModel):
+    max_budget: Money | None = None
+    requests_per_minute: int | None = None
+    requests_per_hour: int | None = None
+    requests_per_day: int | None = None
+    requests_per_month: int | None = None
+    tokens_per_minute: int | None = None
+    allowed_models: list[str] | None = None
+    spent_this_month: Money | None = Field(None, description="settled cost this month (keys with caps)")
 
 
 class CreateKeyResponse(BaseModel):
@@ -40,6 +83,8 @@ class CreateKeyResponse(BaseModel):
     environment_tag: str
     scope_permissions: dict[str, list[str]]
     created_at: str
+    caps: CapsView | None = None
+    expires_at: str | None = None
 
 
 class KeyView(BaseModel):
@@ -51,6 +96,8 @@ class KeyView(BaseModel):
     scope_permissions: dict[str, list[str]]
     created_at: str
     updated_at: str | None = None
+    caps: CapsView | None = None
+    expires_at: str | None = None
 
 
 class KeyList(BaseModel):
@@ -62,6 +109,8 @@ class KeyList(BaseModel):
 class UpdateKeyRequest(StrictBody):
     key_name: str | None = Field(None, min_length=1, max_length=100)
     is_active: bool | None = None
+    caps: KeyCapsInput | None = Field(None, description="replaces the key's caps ({} removes them all)")
+    expires_at: datetime | None = Field(None, description="ISO 8601 time after which the key stops working")
 
 
 class BalanceResponse(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 from gateway_common import db
 from gateway_common.errors import BadRequest, Conflict
 from gateway_common.parallel import Step
-from gateway_common.timeutil import now_ts
+from gateway_common.timeutil import iso, now_ts
 
 COUNTERS = "CountersTable"
 TTL_SECONDS = 86400
@@ -71,7 +72,9 @@ def claim_step(cid: str, request_id: str, fingerprint: str) -> Step:
                 raise
         item = table.get_item(Key={"counter_id": cid}, ConsistentRead=True).get("Item") or {}
         if item.get("body_hash") != fingerprint:
-            raise BadRequest("This Idempotency-Key was already used with a different request body")
+            first = iso(datetime.fromtimestamp(int(item.get("claimed_at", 0)), tz=UTC))
+            raise Conflict(f"This Idempotency-Key was already used at {first} with a different request body: use a new "
+                           "key for a different request", code="idempotency_key_reused")
         if item.get("state") == "done":
             raise Replay(json.loads(item["response"]))
         if int(item.get("claimed_at", now_ts())) + STALE_SECONDS < now_ts():

@@ -1,9 +1,10 @@
 """The proxy's rules: admission (limits + reservation in one round trip), the upstream call, settlement.
 
-Critical path of a warm completion: round trip 1 = the rate-limit counters, trial allowance, credit/budget reservation,
-idempotency claim and chat-session check, all at once (``ratelimit.consume(..., alongside=...)``); then the upstream
-call; round trip 2 = the settle transaction (reservation closed, credits returned, usage record, spend counter, stored
-idempotent response). Nothing else touches DynamoDB unless ``?session_id=`` asks for history to be written.
+Critical path of a warm completion: round trip 1 = admission (``admission.admit``: one conditional write of the
+account item counting every limit and holding the cost, the reservation marker, and where they apply the key's own
+caps, the idempotency claim and the chat-session check, all at once); then the upstream call; round trip 2 = the settle
+transaction (hold released, actual cost charged, usage record, stored idempotent response). Nothing else touches
+DynamoDB unless ``?session_id=`` asks for history to be written.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.concurrency import run_in_threadpool
 
-from gateway_common import catalog, metering, ratelimit, trials
+from gateway_common import admission, catalog, metering, output_cap, trials
 from gateway_common.auth import Caller
 from gateway_common.catalog import ModelEntry
 from gateway_common.errors import BadRequest, Forbidden, GatewayError
@@ -28,12 +29,10 @@ from gateway_common.parallel import Step
 from gateway_common.providers import routing
 from gateway_common.providers.base import StreamBroken, Usage, estimate_prompt_tokens, estimate_text_tokens, message_text
 from gateway_common.providers.routing import Target
-from gateway_common.timeutil import now_ts
 from gateway_common.usage import UsageRecord
 
 from . import idempotency, sessions
 
-LICENSE_ENDPOINT_SCOPE = "ep:POST /api/chat"
 T = TypeVar("T")
 
 
@@ -77,12 +76,6 @@ def check_ai_allowed(caller: Caller) -> None:
         )
 
 
-def _max_output(entry: ModelEntry, body: dict[str, Any]) -> int:
-    requested = body.get("max_completion_tokens") or body.get("max_tokens")
-    limit = entry.max_output()
-    return min(int(requested), limit) if requested else limit
-
-
 def begin(
     caller: Caller,
     *,
@@ -94,26 +87,30 @@ def begin(
     idempotency_key: str | None = None,
     ip_address: str | None = None,
     extra_windows: dict[str, int] | None = None,
+    route: str | None = None,
 ) -> Call:
-    """Validate, plan the routes, then admit in ONE parallel round trip. Raises idempotency.Replay for a replay."""
+    """Validate, plan the routes, then admit in ONE parallel round trip (``admission.admit``). Raises
+    idempotency.Replay for a replay. ``route`` ('POST /v1/chat/completions') names the route for custom limits."""
     check_ai_allowed(caller)
+    trials.check_not_ended(caller.user)
     entry = catalog.get_model(body["model"])
     if images and not entry.is_image:
         raise BadRequest(f"Model '{entry.id}' does not generate images: use e.g. 'openai/dall-e-3'", code="model_not_image")
     if not images and entry.is_image:
         raise BadRequest(f"Model '{entry.id}' is an image model: use POST /v1/images/generations", code="model_is_image")
+    admission.check_key_rules(caller, entry.id)
     targets = routing.plan(entry, sandbox_only=caller.is_sandbox, images=bool(images))
     currency = caller.plan.currency
+    tokens = 0
     if images:
         max_cost = catalog.image_cost(entry, images, currency)
     else:
-        max_out = _max_output(entry, body)
-        if body.get("max_completion_tokens"):
-            body["max_completion_tokens"] = max_out
-        else:
-            body["max_tokens"] = max_out  # the upstream can never produce more than what was reserved
+        cap = output_cap.normalize(body, entry)  # the upstream can never produce more than what is reserved
         prompt_estimate = estimate_prompt_tokens(body["messages"], body)
-        max_cost = catalog.token_cost(entry, prompt_estimate, max_out, currency)
+        output_cap.check_context(entry, prompt_estimate)
+        choices = max(int(body.get("n") or 1), 1)
+        tokens = prompt_estimate + cap * choices
+        max_cost = catalog.token_cost(entry, prompt_estimate, cap * choices, currency)
     request_id = request_id or new_request_id()
     plan = caller.plan
     if caller.is_sandbox or max_cost <= 0:
@@ -125,24 +122,20 @@ def begin(
     reservation = metering.Reservation(
         reservation_id=request_id, user_id=caller.user_id, key_id=caller.key.key_id, plan_id=plan.id, mode=mode,
         amount=max_cost if mode != "free" else Decimal("0"), currency=currency, endpoint=endpoint, model=entry.id,
-        budget=plan.monthly_budget if mode == "budget" else None,
+        budget=plan.monthly_budget if mode == "budget" else None, tokens=tokens,
     )
     steps: list[Step] = []
     idem_cid = None
     if idempotency_key is not None:
         idem_cid = idempotency.counter_id(caller.key.key_id, idempotency.validate_key(idempotency_key))
         steps.append(idempotency.claim_step(idem_cid, request_id, idempotency.body_hash(body)))
-    steps.extend(trials.admission_steps(caller.user))
-    steps.append(metering.reservation_step(reservation))
     if session_id is not None:
         steps.append(sessions.ownership_step(caller.user_id, session_id))
-    ts = now_ts()
-    if extra_windows:
-        steps.extend(ratelimit.admission_steps(caller.key.key_id, LICENSE_ENDPOINT_SCOPE, extra_windows, ts))
-    decision, _ = ratelimit.consume(caller.key.key_id, "ai", caller.plan_windows(), alongside=steps, ts=ts)
+    admitted = admission.admit(caller, reservation, route=route or f"POST {endpoint}", route_limits=extra_windows,
+                               extra=steps)
     return Call(
         caller=caller, request_id=request_id, endpoint=endpoint, entry=entry, body=body, targets=targets,
-        reservation=reservation, rate_limit_headers=decision.headers(), stream=bool(body.get("stream")),
+        reservation=reservation, rate_limit_headers=admitted.decision.headers(), stream=bool(body.get("stream")),
         include_usage=bool((body.get("stream_options") or {}).get("include_usage")), images=images,
         session_id=session_id, idem_cid=idem_cid, ip_address=ip_address,
     )
@@ -319,16 +312,3 @@ def replay_chunks(stored: dict[str, Any], include_usage: bool) -> list[bytes]:
         out.append(_sse({**base, "choices": [], "usage": stored["usage"]}))
     out.append(b"data: [DONE]\n\n")
     return out
-
-
-def license_model(provider: str, model: str) -> str:
-    """/api/chat names a provider and the provider's model; find the catalog id."""
-    models = catalog.models()
-    direct = f"{provider}/{model}"
-    if direct in models:
-        return direct
-    for entry in models.values():
-        if entry.provider == provider and (entry.id.split("/", 1)[1] == model or any(r.model == model for r in entry.routes)):
-            return entry.id
-    known = sorted(e.id.split("/", 1)[1] for e in models.values() if e.provider == provider and not e.is_image)
-    raise BadRequest(f"Unknown {provider} model '{model}': one of {', '.join(known)}", code="model_not_found")

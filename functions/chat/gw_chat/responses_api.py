@@ -47,9 +47,9 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     if not messages:
         raise BadRequest("field 'input': give at least one message")
     chat: dict[str, Any] = {"model": body["model"], "messages": messages}
-    max_tokens = body.get("max_output_tokens") or body.get("max_tokens")
-    if max_tokens:
-        chat["max_tokens"] = max_tokens
+    for name in ("max_output_tokens", "max_tokens"):  # both go on: admission keeps the smaller as the one cap
+        if body.get(name) is not None:
+            chat[name] = body[name]
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]

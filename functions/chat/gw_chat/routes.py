@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from gateway_common import plans
 from gateway_common.auth import Caller
 from gateway_common.errors import GatewayError
+from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
-from gateway_common.web import authorized, client_ip
+from gateway_common.web import authorized, client_ip, route_name
 
 from . import idempotency, logic, responses_api, sessions
 from .schemas import (
@@ -40,7 +41,8 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 async def _admit(request: Request, caller: Caller, **kwargs: Any) -> logic.Call:
     try:
-        call = await run_in_threadpool(logic.begin, caller, ip_address=client_ip(request), **kwargs)
+        call = await run_in_threadpool(logic.begin, caller, ip_address=client_ip(request), route=route_name(request),
+                                       **kwargs)
     except GatewayError as exc:
         if exc.headers:
             request.state.rate_limit_headers = exc.headers
@@ -119,7 +121,7 @@ async def license_chat(
 ) -> JSONResponse:
     logic.check_ai_allowed(caller)
     chat: dict[str, Any] = {
-        "model": logic.license_model(body.api_provider, body.model),
+        "model": license_model(body.api_provider, body.model),
         "messages": [m.model_dump(exclude_none=True) for m in body.messages],
     }
     if body.max_tokens:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway_common.license_chat import DEFAULT_MODEL, DEFAULT_PROVIDER
 from gateway_common.money import Money
 from gateway_common.schemas import StrictBody
 
@@ -146,8 +147,8 @@ class OpenAIImagesResponse(BaseModel):
 
 class LicenseChatRequest(StrictBody):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=2000)
-    api_provider: Literal["openai", "anthropic", "deepseek"] = "openai"
-    model: str = Field("gpt-4o-mini", min_length=1, max_length=200, description="the provider's model name, e.g. gpt-4o-mini")
+    api_provider: Literal["openai", "anthropic", "deepseek"] = DEFAULT_PROVIDER
+    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=200, description="the provider's model name, e.g. gpt-4o-mini")
     max_tokens: int | None = Field(None, ge=1, le=100_000)
     temperature: float | None = Field(None, ge=0, le=2)
 

@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
-from gateway_common import audit, db, ratelimit
+from gateway_common import audit, db
 from gateway_common.dynamo_items import to_item
 from gateway_common.dynamo_types import serialize_item
 
@@ -149,17 +149,3 @@ def audit_page(queries: list[dict[str, Any]], *, limit: int, offset: int) -> lis
 
 def audit_count(queries: list[dict[str, Any]]) -> int:
     return sum(int(page.get("Count", 0)) for q in queries for page in db.query_pages(audit.AUDIT, **q, Select="COUNT"))
-
-
-def ai_usage(key_ids: list[str], ts: float) -> dict[str, int]:
-    """AI requests counted in the current minute/hour/day windows, summed over keys (batched, 100 ids a call)."""
-    ids: dict[str, str] = {}
-    for key_id in key_ids:
-        for window in ("minute", "hour", "day"):
-            ids[ratelimit.counter_id(key_id, "ai", window, ratelimit.window_bounds(window, ts)[0])] = window
-    totals = {"minute": 0, "hour": 0, "day": 0}
-    counter_ids = list(ids)
-    for start in range(0, len(counter_ids), 100):
-        for counter_id, count in ratelimit.read_counts(counter_ids[start:start + 100]).items():
-            totals[ids[counter_id]] += count
-    return totals

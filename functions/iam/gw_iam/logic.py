@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from gateway_common import apikeys, audit, auth, plans, users
+from gateway_common import account_state, apikeys, audit, auth, plans, route_names, users
 from gateway_common.auth import Caller
 from gateway_common.errors import BadRequest, Conflict, NotFound
 from gateway_common.models import RateLimitOverride, UserRecord
-from gateway_common.timeutil import iso, iso_now, now_ts, parse_iso, utcnow
+from gateway_common.timeutil import iso, iso_now, parse_iso, utcnow
 
 from . import dal
 
@@ -133,7 +133,7 @@ def limits_view(user_id: str) -> dict[str, Any]:
             if value is not None:
                 effective[window] = value
     keys = apikeys.list_user_keys(user_id)
-    usage = dal.ai_usage([k.key_id for k in keys], now_ts())
+    usage = account_state.read(user_id).counts()  # the account's own counters: every key counts there
     return {
         "user_id": user_id,
         "plan_id": plan.id,
@@ -161,11 +161,15 @@ def limits_view(user_id: str) -> dict[str, Any]:
 
 
 def set_limits(admin: Caller, user_id: str, *, minute: int | None, hour: int | None, day: int | None,
-               custom_limits: dict[str, int], reason: str, meta: dict[str, str | None]) -> RateLimitOverride:
-    """Replace the user's override (fields left out fall back to the plan); applies to all of the user's keys."""
+               custom_limits: dict[str, int], reason: str, meta: dict[str, str | None],
+               tokens_per_minute: int | None = None) -> RateLimitOverride:
+    """Replace the user's override (fields left out fall back to the plan); applies to the account (all its keys).
+    custom_limits names are resolved to routes first (the seed's short names too); an unknown name is a 400."""
+    custom_limits = route_names.resolve_all(custom_limits)
     target = users.require_user(user_id)
     override = RateLimitOverride(
-        requests_per_minute=minute, requests_per_hour=hour, requests_per_day=day, custom_limits=custom_limits,
+        requests_per_minute=minute, requests_per_hour=hour, requests_per_day=day, tokens_per_minute=tokens_per_minute,
+        custom_limits=custom_limits,
         reason=reason, set_by=admin.user_id, set_at=iso_now(),
     )
     previous = target.rate_limit_override.model_dump() if target.rate_limit_override else None

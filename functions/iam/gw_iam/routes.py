@@ -68,6 +68,7 @@ def set_rate_limits(
     override = logic.set_limits(
         caller, body.user_id, minute=body.requests_per_minute, hour=body.requests_per_hour, day=body.requests_per_day,
         custom_limits=body.custom_limits, reason=body.reason, meta=request_meta(request),
+        tokens_per_minute=body.tokens_per_minute,
     )
     return SetRateLimitsResponse(
         message="Rate limits updated successfully", user_id=body.user_id,

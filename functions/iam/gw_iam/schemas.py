@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -12,7 +11,6 @@ from gateway_common.schemas import StrictBody
 SettableRole = Literal["user", "admin"]
 MAX_LIMIT = 10_000_000
 MAX_ROUTE_LENGTH = 200
-ROUTE_RE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) /[A-Za-z0-9_\-/{}.]*$")
 
 
 class UpdateRoleRequest(StrictBody):
@@ -60,10 +58,12 @@ class SetRateLimitsRequest(StrictBody):
     requests_per_minute: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
     requests_per_hour: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
     requests_per_day: int | None = Field(None, ge=0, le=MAX_LIMIT, description="0 blocks AI requests in this window")
+    tokens_per_minute: int | None = Field(None, ge=0, le=10**10, description="tokens per minute of AI requests")
     custom_limits: dict[str, int] = Field(
         default_factory=dict, max_length=50,
-        description="Per-endpoint requests per minute, keyed 'METHOD /path' as routed, e.g. 'POST /v1/chat/completions';"
-                    " 0 blocks the endpoint for this user",
+        description="Per-endpoint requests per minute for this account, keyed 'METHOD /path' as routed (e.g. "
+                    "'POST /v1/chat/completions') or by the short names chat_completions, responses, image_generation, "
+                    "api_chat; 0 blocks the endpoint for this user. An unknown name is a 400 listing the valid ones",
     )
     reason: str = Field(..., min_length=1, max_length=500, description="Why: kept in the audit log")
 
@@ -71,8 +71,6 @@ class SetRateLimitsRequest(StrictBody):
     @classmethod
     def _routes(cls, value: dict[str, int]) -> dict[str, int]:
         for route, limit in value.items():
-            if not ROUTE_RE.match(route):
-                raise ValueError(f"'{route}' is not an endpoint: use 'METHOD /path', e.g. 'POST /v1/chat/completions'")
             if len(route) > MAX_ROUTE_LENGTH:
                 raise ValueError(f"endpoint '{route[:40]}…' is longer than {MAX_ROUTE_LENGTH} characters")
             if not 0 <= limit <= MAX_LIMIT:
@@ -81,7 +79,8 @@ class SetRateLimitsRequest(StrictBody):
 
     @model_validator(mode="after")
     def _something(self) -> SetRateLimitsRequest:
-        if (self.requests_per_minute, self.requests_per_hour, self.requests_per_day) == (None, None, None) \
+        if (self.requests_per_minute, self.requests_per_hour, self.requests_per_day, self.tokens_per_minute) \
+                == (None, None, None, None) \
                 and not self.custom_limits:
             raise ValueError("set at least one of requests_per_minute, requests_per_hour, requests_per_day, custom_limits"
                              " (DELETE /admin/rate-limits/{user_id} removes an override)")

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from gateway_common import apikeys, db, ratelimit, rollups, usage
+from gateway_common import account_state, admission, apikeys, catalog, metering, plans, ratelimit, rollups, usage
 from gateway_common.auth import Caller, authenticate
-from gateway_common.errors import NotFound, Unauthorized
+from gateway_common.errors import GatewayError, NotFound, PaymentRequired, Unauthorized
 from gateway_common.keys import hash_key, is_well_formed, key_id_for_hash
+from gateway_common.license_chat import DEFAULT_MODEL, DEFAULT_PROVIDER, PROBE_MESSAGES, license_model
+from gateway_common.metering import Reservation
 from gateway_common.parallel import run_parallel
+from gateway_common.providers.base import estimate_prompt_tokens
 from gateway_common.timeutil import iso, now_ts
 
 from .usage_schemas import (
@@ -20,6 +22,7 @@ from .usage_schemas import (
     CurrentUsage,
     CurrentUsageResponse,
     DayUsage,
+    DefaultRequest,
     HistorySummary,
     LimitsCheckResponse,
     LimitsStatus,
@@ -35,55 +38,32 @@ from .usage_schemas import (
     WindowUsage,
 )
 
-AI_SCOPE = "ai"
 WARNING_THRESHOLD = Decimal("80")
 REQUESTS_WARNING = "Monthly request limit approaching (>80%)"
 BUDGET_WARNING = "Monthly budget limit approaching (>80%)"
 RECENT_REQUESTS = 20
-
-
-def spend_counter_id(key_id: str, ts: float) -> str:
-    """The proxy's monthly spend item of a key (written at settle time; the monthly budget is enforced on it)."""
-    return f"spend#{key_id}#month#{ratelimit.window_bounds('month', ts)[0]}"
-
-
-@dataclass(frozen=True)
-class Spend:
-    cost: Decimal = Decimal("0")
-    requests: int = 0
-    tokens: int = 0
-    latency_ms: int = 0
-
-
-def _spend(data: dict[str, Any]) -> Spend:
-    return Spend(
-        cost=Decimal(str(data.get("cost", "0"))),
-        requests=int(data.get("requests", 0)),
-        tokens=int(data.get("tokens", 0)),
-        latency_ms=int(data.get("latency_ms", 0)),
-    )
-
-
-def read_counters(counter_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Counter items by id, in one consistent BatchGetItem (retrying keys DynamoDB leaves unprocessed)."""
-    name = db.table_name(ratelimit.COUNTERS)
-    items = db.batch_get_items({name: [{"counter_id": c} for c in counter_ids]}, consistent=True)[name]
-    return {item["counter_id"]: item for item in items}
+LICENSE_CHAT_ROUTE = "POST /api/chat"
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One consistent look at a key's counters: plan windows (with counts and resets) and the month's spend."""
+    """One consistent look at the account: plan windows (with counts and resets) and the month's spend and budget."""
 
     caller: Caller
     ts: float
+    account: account_state.AccountState
     states: dict[str, ratelimit.WindowState]
     counts: dict[str, int]
-    spend: Spend
+    spend: account_state.Spend
 
     @property
     def budget(self) -> Decimal | None:
         return self.caller.plan.monthly_budget
+
+    @property
+    def budget_used(self) -> Decimal:
+        """Settled cost plus what open requests hold (what admission compares with the budget)."""
+        return self.account.budget_used()
 
     @property
     def currency(self) -> str:
@@ -120,16 +100,13 @@ class Snapshot:
 
 
 def snapshot(caller: Caller) -> Snapshot:
-    """Counters only (never rollups): the key's four AI window counters and its monthly spend item, all in the
-    CountersTable, read in one BatchGetItem; the plan's window states are derived from those counts."""
-    ts, key_id = now_ts(), caller.key.key_id
-    bounds = {w: ratelimit.window_bounds(w, ts) for w in ratelimit.WINDOW_ORDER}
-    ids = {w: ratelimit.counter_id(key_id, AI_SCOPE, w, window_id) for w, (window_id, _) in bounds.items()}
-    spend_id = spend_counter_id(key_id, ts)
-    items = read_counters([*ids.values(), spend_id])
-    counts = {w: int(items.get(cid, {}).get("count", 0)) for w, cid in ids.items()}
+    """The account item only (never rollups): one consistent GetItem gives every window count and the month's
+    spend, shared by all of the account's keys, as admission counts them."""
+    account = account_state.read(caller.user_id)
+    counts = account.counts()
+    bounds = {w: ratelimit.window_bounds(w, account.ts) for w in ratelimit.WINDOW_ORDER}
     states = {w: ratelimit.WindowState(w, limit, counts[w], bounds[w][1]) for w, limit in caller.plan_windows().items()}
-    return Snapshot(caller=caller, ts=ts, states=states, counts=counts, spend=_spend(items.get(spend_id) or {}))
+    return Snapshot(caller=caller, ts=account.ts, account=account, states=states, counts=counts, spend=account.spend())
 
 
 def current_usage(caller: Caller) -> CurrentUsageResponse:
@@ -164,9 +141,7 @@ def current_usage(caller: Caller) -> CurrentUsageResponse:
 @dataclass(frozen=True)
 class LimitsVerdict:
     body: LimitsCheckResponse
-    budget_spent: bool
-    retry_after: int | None  # seconds until every full rate window has reset (None when none is full)
-    full_window: ratelimit.WindowState | None
+    refusal: GatewayError | None  # what a default /api/chat request would get now (None: admitted)
 
 
 def _count_limit(snap: Snapshot, window: str, with_percentage: bool = False) -> CountLimit:
@@ -180,26 +155,76 @@ def _count_limit(snap: Snapshot, window: str, with_percentage: bool = False) -> 
     )
 
 
+def default_request(caller: Caller, ts: float) -> tuple[Reservation, DefaultRequest]:
+    """The request /api/chat gets with its defaults (the plan's default model, no max_tokens: the model's output limit)
+    and the probe prompt: what the check judges, exactly as admission would."""
+    entry = catalog.get_model(license_model(DEFAULT_PROVIDER, DEFAULT_MODEL))
+    prompt = estimate_prompt_tokens(list(PROBE_MESSAGES))
+    cap = entry.max_output()
+    plan = caller.plan
+    cost = catalog.token_cost(entry, prompt, cap, plan.currency)
+    byok = plan.billing_mode == "byok"  # they pay their provider: only the request windows apply
+    mode: metering.Mode = "free" if caller.is_sandbox or cost <= 0 or byok else (
+        "budget" if plan.billing_mode == "ai_included" and plan.monthly_budget is not None else "credits")
+    res = metering.Reservation(
+        reservation_id="check", user_id=caller.user_id, key_id=caller.key.key_id, plan_id=plan.id, mode=mode,
+        amount=cost if mode != "free" else Decimal(0), currency=plan.currency, endpoint="/api/chat", model=entry.id,
+        ts=ts, budget=plan.monthly_budget if mode == "budget" else None, tokens=prompt + cap,
+    )
+    view = DefaultRequest(model=entry.id, messages=[dict(m) for m in PROBE_MESSAGES], max_tokens=cap,
+                          prompt_tokens_estimate=prompt, max_cost=cost, currency=plan.currency)
+    return res, view
+
+
+def _remaining(snap: Snapshot) -> Decimal | None:
+    """Money an AI request can still use: the budget left (AI-included plans) or the available credits."""
+    if snap.budget is not None:
+        return snap.budget - snap.budget_used
+    if snap.caller.plan.billing_mode == "byok":
+        return None
+    return snap.account.available()
+
+
+def _largest_output(entry_id: str, prompt: int, remaining: Decimal | None, currency: str) -> int:
+    """The largest max_tokens a default request (same model and prompt) could ask for now."""
+    entry = catalog.get_model(entry_id)
+    if remaining is None:
+        return entry.max_output()
+    price = catalog.token_cost(entry, 0, 1, currency) - catalog.token_cost(entry, 0, 0, currency)
+    base = catalog.token_cost(entry, prompt, 0, currency)
+    if price <= 0:
+        return entry.max_output() if remaining >= base else 0
+    return max(min(int((remaining - base) / price), entry.max_output()), 0)
+
+
 def check_limits(caller: Caller) -> LimitsVerdict:
-    """Whether an AI request would be admitted now. Reads only: the plan's request quota is not consumed."""
+    """Whether a default /api/chat request would be admitted now: the same judgement admission makes, on the same
+    item. Reads only: the plan's request quota is not consumed."""
     snap = snapshot(caller)
+    probe, view = default_request(caller, snap.ts)
+    route_limits = plans.endpoint_limits(LICENSE_CHAT_ROUTE)
+    judged = admission.judge(caller, probe, route=LICENSE_CHAT_ROUTE, route_limits=route_limits, item=snap.account.item)
+    refusal = judged if isinstance(judged, GatewayError) else None
+    remaining = _remaining(snap)
     status = LimitsStatus(
         monthly_requests=_count_limit(snap, "month", with_percentage=True),
         requests_per_minute=_count_limit(snap, "minute"),
         requests_per_hour=_count_limit(snap, "hour"),
         requests_per_day=_count_limit(snap, "day"),
         monthly_budget=BudgetLimit(
-            passed=snap.budget is None or snap.spend.cost < snap.budget,
+            passed=not (isinstance(refusal, PaymentRequired) and refusal.code == "budget_exceeded"),
             current_cost=snap.spend.cost,
             current_cost_eur=snap.in_eur(snap.spend.cost),
             limit=snap.budget,
             limit_eur=snap.in_eur(snap.budget),
             currency=snap.currency,
             percentage=snap.budget_percent,
+            held=snap.budget_used - snap.spend.cost if snap.budget is not None else Decimal(0),
         ),
     )
     blocking = [name for name, value in status if not value.passed]
-    full = [s for s in snap.states.values() if s.count >= s.limit]
+    if refusal is not None and not blocking:
+        blocking.append(refusal.code or "refused")
     resets = {w: ratelimit.window_bounds(w, snap.ts)[1] for w in ratelimit.WINDOW_ORDER}
 
     def at(epoch: int) -> str:
@@ -207,7 +232,7 @@ def check_limits(caller: Caller) -> LimitsVerdict:
 
     body = LimitsCheckResponse(
         license_key=caller.key.masked,
-        can_make_request=not blocking,
+        can_make_request=refusal is None,
         limits_status=status,
         blocking_factors=blocking,
         warnings=snap.warnings(),
@@ -215,14 +240,13 @@ def check_limits(caller: Caller) -> LimitsVerdict:
             next_minute=at(resets["minute"]), next_hour=at(resets["hour"]),
             next_day=at(resets["day"]), next_month=at(resets["month"]),
         ),
+        remaining=remaining,
+        remaining_eur=snap.in_eur(remaining),
+        currency=snap.currency,
+        default_request=view,
+        largest_max_tokens=_largest_output(view.model, view.prompt_tokens_estimate, remaining, snap.currency),
     )
-    latest = max(full, key=lambda s: s.reset_at) if full else None
-    return LimitsVerdict(
-        body=body,
-        budget_spent=not status.monthly_budget.passed,
-        retry_after=max(int(latest.reset_at - snap.ts + 0.999), 1) if latest else None,
-        full_window=latest,
-    )
+    return LimitsVerdict(body=body, refusal=refusal)
 
 
 def caller_for_path_key(raw: str) -> Caller:

@@ -17,7 +17,7 @@ from .routes import router
 from .usage_schemas import CurrentUsageResponse, LimitsCheckResponse, UsageHistoryResponse
 
 _BLOCKED: dict[int | str, dict[str, Any]] = {
-    402: {"description": "Monthly budget spent (body: the limits check plus the error envelope)"},
+    402: {"description": "A default /api/chat request would get 402 now (body: the check plus the error envelope)"},
     429: {"description": "A rate window is full (Retry-After says when a request can be made)"},
 }
 
@@ -38,20 +38,14 @@ def usage_history(
 
 @router.get("/api/limits/check", tags=["usage"], response_model=LimitsCheckResponse, responses=_BLOCKED,
             summary="Would an AI request be admitted now? (does not consume the plan's quota)")
-def limits_check(caller: Caller = authorized("usage")) -> Any:
+def limits_check(request: Request, caller: Caller = authorized("usage")) -> Any:
     verdict = logic.check_limits(caller)
+    refusal = verdict.refusal
+    if refusal is None:
+        return verdict.body
     body = verdict.body.model_dump(mode="json")
-    if verdict.budget_spent:
-        message = "Monthly budget exceeded: AI requests resume next month or with a higher budget"
-        return JSONResponse({**body, **envelope(402, message)}, status_code=402)
-    if verdict.retry_after is not None and verdict.full_window is not None:
-        state = verdict.full_window
-        message = (f"Rate limit reached: {state.limit} requests per {state.window}. "
-                   f"Retry after {verdict.retry_after} seconds.")
-        headers = {"Retry-After": str(verdict.retry_after), "X-RateLimit-Limit": str(state.limit),
-                   "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(state.reset_at)}
-        return JSONResponse({**body, **envelope(429, message)}, status_code=429, headers=headers)
-    return verdict.body
+    envelope_body = envelope(refusal.status_code, refusal.message, error_type=refusal.error_type, code=refusal.code)
+    return JSONResponse({**body, **envelope_body}, status_code=refusal.status_code, headers=refusal.headers)
 
 
 @router.get("/api/usage/{license_key}", tags=["usage"], response_model=CurrentUsageResponse,

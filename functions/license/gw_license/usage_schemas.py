@@ -148,6 +148,7 @@ class BudgetLimit(BaseModel):
     limit_eur: Money | None
     currency: str
     percentage: float
+    held: Money = Field(default=0, description="Budget held by requests in flight (counted against the budget)")
 
 
 class LimitsStatus(BaseModel):
@@ -165,6 +166,17 @@ class ResetTimes(BaseModel):
     next_month: str
 
 
+class DefaultRequest(BaseModel):
+    """The request the check judges: what /api/chat gets with its defaults and this prompt."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int = Field(description="the default output cap: the model's output limit")
+    prompt_tokens_estimate: int
+    max_cost: Money = Field(description="what admission holds for it")
+    currency: str
+
+
 class LimitsCheckResponse(BaseModel):
     status: str = "success"
     license_key: str
@@ -173,3 +185,8 @@ class LimitsCheckResponse(BaseModel):
     blocking_factors: list[str] = Field(description="names of the limits that block a request now (empty when allowed)")
     warnings: list[str]
     reset_times: ResetTimes
+    remaining: Money | None = Field(None, description="budget left (AI-included plans) or available credits")
+    remaining_eur: Money | None = None
+    currency: str = "usd"
+    default_request: DefaultRequest
+    largest_max_tokens: int = Field(description="the largest max_tokens the default request could ask for now")

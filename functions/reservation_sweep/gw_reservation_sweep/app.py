@@ -1,4 +1,5 @@
-"""Reservation sweep Lambda handler (EventBridge schedule): expired open reservations are settled at cost 0."""
+"""Reservation sweep Lambda handler (EventBridge schedule): holds of crashed invocations are released (settled
+at cost 0); each reservation marker is visited once."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from gateway_common.observability import logger
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     del event, context
-    released = 0
-    while True:
-        batch = metering.sweep(limit=100)
-        released += batch
-        if batch < 100:
-            break
+    released = metering.sweep()
     logger.info("reservation sweep", extra={"released": released})
     return {"released": released}

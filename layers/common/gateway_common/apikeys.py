@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
-from . import db
+from . import db, names
 from .dynamo_items import to_item
 from .errors import Conflict, NotFound
+from .expressions import Update
 from .keys import generate_gw_key, hash_key, key_environment, key_id_for_hash, key_kind, mask_key
-from .models import ApiKeyRecord
-from .timeutil import iso_now
+from .models import ApiKeyRecord, KeyCaps
+from .timeutil import iso_now, now_ts
 
 API_KEYS = "ApiKeysTable"
 
@@ -22,6 +25,7 @@ def store_key(
     scope_permissions: dict[str, list[str]] | None = None,
     expires_at: int | None = None,
     plan_id: int | None = None,
+    caps: KeyCaps | None = None,
 ) -> ApiKeyRecord:
     key_hash = hash_key(raw_key)
     record = ApiKeyRecord(
@@ -36,6 +40,7 @@ def store_key(
         created_at=iso_now(),
         expires_at=expires_at,
         plan_id=plan_id,
+        caps=caps,
     )
     try:
         db.table(API_KEYS).put_item(
@@ -55,11 +60,12 @@ def create_gw_key(
     environment: str,
     scope_permissions: dict[str, list[str]] | None = None,
     expires_at: int | None = None,
+    caps: KeyCaps | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """A new ``gw_<env>_…`` key: returns the plaintext (shown once) and the stored record."""
     raw = generate_gw_key(environment)
     return raw, store_key(
-        raw, user_id=user_id, key_name=key_name, scope_permissions=scope_permissions, expires_at=expires_at
+        raw, user_id=user_id, key_name=key_name, scope_permissions=scope_permissions, expires_at=expires_at, caps=caps
     )
 
 
@@ -84,35 +90,81 @@ def list_user_keys(user_id: str) -> list[ApiKeyRecord]:
     return sorted((r for r in records if r.status != "deleted"), key=lambda r: r.created_at)
 
 
-def update_key(user_id: str, key_id: str, *, key_name: str | None, is_active: bool | None) -> ApiKeyRecord:
+_UNSET: Any = object()
+REVOCATION_KEPT_SECONDS = 600  # revoked#<key> marks outlive every key cache (30 s) by far; older ones are pruned
+
+
+def _revocation(user_id: str, key_id: str, *, revoke: bool) -> dict[str, Any]:
+    """The account-item update that names a key as revoked (admission then refuses it at once, whatever caches still
+    hold) or clears the mark (re-activation). Marks older than every cache bound are pruned on the way."""
+    update = Update()
+    update.require("attribute_exists(user_id)")
+    mark = names.revoked_attribute(key_id)
+    if revoke:
+        update.set(mark, int(now_ts()))
+    else:
+        update.remove(mark)
+    item = db.table(names.USERS).get_item(Key={"user_id": user_id}, ConsistentRead=True).get("Item") or {}
+    cutoff = now_ts() - REVOCATION_KEPT_SECONDS
+    for name, at in item.items():
+        if name.startswith(names.REVOKED) and name != mark and float(at) < cutoff:
+            update.remove(name)
+    return {"Update": update.low_level(db.table_name(names.USERS), {"user_id": user_id})}
+
+
+def update_key(
+    user_id: str,
+    key_id: str,
+    *,
+    key_name: str | None = None,
+    is_active: bool | None = None,
+    caps: KeyCaps | None = _UNSET,
+    expires_at: int | None = _UNSET,
+) -> ApiKeyRecord:
+    """Change a key; a deactivation is written with its revocation mark on the account item in one transaction."""
     get_owned_key(user_id, key_id)
-    sets = {"updated_at": iso_now()}
+    update = Update()
+    update.require(f"attribute_exists(key_id) AND {update.name('status')} <> {update.value('deleted')}")
+    update.set("updated_at", iso_now())
     if key_name is not None:
-        sets["key_name"] = key_name
+        update.set("key_name", key_name)
     if is_active is not None:
-        sets["is_active"] = is_active  # type: ignore[assignment]
-    names = {f"#a{i}": k for i, k in enumerate(sets)}
-    values = {f":v{i}": v for i, v in enumerate(sets.values())}
-    out = db.table(API_KEYS).update_item(
-        Key={"key_id": key_id},
-        UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets))),
-        ConditionExpression="attribute_exists(key_id) AND #st <> :deleted",
-        ExpressionAttributeNames={**names, "#st": "status"},
-        ExpressionAttributeValues={**values, ":deleted": "deleted"},
-        ReturnValues="ALL_NEW",
-    )
-    return ApiKeyRecord.model_validate(out["Attributes"])
+        update.set("is_active", is_active)
+    if caps is not _UNSET:
+        if caps is None:
+            update.remove("caps")
+        else:
+            update.set("caps", to_item(caps.model_dump()))
+    if expires_at is not _UNSET:
+        if expires_at is None:
+            update.remove("expires_at")
+        else:
+            update.set("expires_at", expires_at)
+    items = {"key": {"Update": update.low_level(db.table_name(API_KEYS), {"key_id": key_id})}}
+    if is_active is not None:
+        items["account"] = _revocation(user_id, key_id, revoke=not is_active)
+    try:
+        db.transact(items)
+    except db.TransactionRefused:
+        raise NotFound(f"API key '{key_id}' not found") from None
+    record = get_key(key_id)
+    assert record is not None
+    return record
 
 
 def delete_key(user_id: str, key_id: str) -> ApiKeyRecord:
-    """Soft delete: the record stays (usage and audit refer to it), the key stops authenticating."""
+    """Soft delete: the record stays (usage and audit refer to it), the key stops authenticating at once."""
     get_owned_key(user_id, key_id)
-    out = db.table(API_KEYS).update_item(
-        Key={"key_id": key_id},
-        UpdateExpression="SET #st = :deleted, is_active = :false, updated_at = :now",
-        ConditionExpression="attribute_exists(key_id)",
-        ExpressionAttributeNames={"#st": "status"},
-        ExpressionAttributeValues={":deleted": "deleted", ":false": False, ":now": iso_now()},
-        ReturnValues="ALL_NEW",
-    )
-    return ApiKeyRecord.model_validate(out["Attributes"])
+    update = Update()
+    update.require("attribute_exists(key_id)")
+    update.set("status", "deleted")
+    update.set("is_active", False)
+    update.set("updated_at", iso_now())
+    try:
+        db.transact({"key": {"Update": update.low_level(db.table_name(API_KEYS), {"key_id": key_id})},
+                     "account": _revocation(user_id, key_id, revoke=True)})
+    except db.TransactionRefused:
+        raise NotFound(f"API key '{key_id}' not found") from None
+    record = get_key(key_id)
+    assert record is not None
+    return record

@@ -1,7 +1,9 @@
 """Key authentication: header parsing, SHA-256 lookup, a bounded in-memory cache, and the status checks.
 
-A key is accepted as ``Authorization: Bearer <key>`` or ``X-License-Key: <key>``. A revoked, deleted or expired key
-stops working within ``KEY_CACHE_TTL_SECONDS`` (30 s by default), the bound of the per-process cache.
+A key is accepted as ``Authorization: Bearer <key>`` or ``X-License-Key: <key>``. Reads may use the per-process cache
+(``KEY_CACHE_TTL_SECONDS``, 30 s by default); writes re-read the key (``fresh``), and AI requests are refused by
+admission's own write, so a revoked, deleted or expired key can no longer write or spend at once, and can read for at
+most the cache bound.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def extract_key(authorization: str | None, license_key: str | None) -> str:
     raise Unauthorized("Missing API key: send 'Authorization: Bearer <api key>' or 'X-License-Key: <license key>'")
 
 
-def authenticate(authorization: str | None, license_key: str | None) -> Caller:
+def authenticate(authorization: str | None, license_key: str | None, *, fresh: bool = False) -> Caller:
+    """The caller of a request. ``fresh`` skips the cache (writes re-read the key: revocation applies at once)."""
     raw = extract_key(authorization, license_key)
     if not is_well_formed(raw):
         raise Unauthorized(
@@ -89,7 +92,7 @@ def authenticate(authorization: str | None, license_key: str | None) -> Caller:
     now = now_ts()
     with _cache_lock:
         hit = _cache.get(key_hash)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and not fresh:
         caller = hit[1]
     else:
         caller = _load_caller(key_hash)

@@ -11,6 +11,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .dynamo_types import deserialize_item, serialize_item
 from .settings import get_settings
@@ -198,3 +199,38 @@ def cancellation_reasons(exc: Exception) -> list[str]:
     """Codes of a cancelled transaction, one per item ('None' where that item was fine)."""
     reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
     return [r.get("Code", "None") for r in reasons]
+
+
+class TransactionRefused(Exception):
+    """A transaction was cancelled because conditions failed: ``labels`` names the items whose condition failed."""
+
+    def __init__(self, labels: list[str]) -> None:
+        super().__init__(", ".join(labels))
+        self.labels = labels
+
+
+_CONFLICT_ATTEMPTS = 6
+
+
+def transact(items: Mapping[str, dict[str, Any]]) -> None:
+    """TransactWriteItems over labelled items. Conflicts with other writers of the same items are retried (briefly,
+    with backoff); a failed condition raises TransactionRefused naming the labels whose condition failed, so callers
+    decide by name, never by position."""
+    import time
+
+    labels = list(items)
+    request = [items[label] for label in labels]
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        try:
+            client().transact_write_items(TransactItems=request)
+            return
+        except ClientError as exc:
+            reasons = cancellation_reasons(exc)
+            failed = [label for label, reason in zip(labels, reasons, strict=False) if reason == "ConditionalCheckFailed"]
+            if failed:
+                raise TransactionRefused(failed) from None
+            code = exc.response.get("Error", {}).get("Code", "")
+            conflict = "TransactionConflict" in reasons or code in ("TransactionInProgressException", "ThrottlingException")
+            if not conflict or attempt + 1 == _CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(0.005 * (2**attempt))

@@ -16,6 +16,7 @@ class RateLimitOverride(BaseModel):
     requests_per_minute: int | None = None
     requests_per_hour: int | None = None
     requests_per_day: int | None = None
+    tokens_per_minute: int | None = None
     custom_limits: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
     set_by: str = ""
@@ -59,6 +60,33 @@ class UserRecord(BaseModel):
         return self.available + self.reserved
 
 
+class KeyCaps(BaseModel):
+    """Limits the owner puts on one key, narrower than the plan (LiteLLM's virtual-key budgets). All optional."""
+
+    max_budget: Decimal | None = Field(None, description="Most this key may spend per calendar month (UTC), account currency")
+    requests_per_minute: int | None = None
+    requests_per_hour: int | None = None
+    requests_per_day: int | None = None
+    requests_per_month: int | None = None
+    tokens_per_minute: int | None = None
+    allowed_models: list[str] | None = Field(None, description="Model ids or 'vendor/*' patterns; others are refused")
+
+    def windows(self) -> dict[str, int]:
+        pairs = (("minute", self.requests_per_minute), ("hour", self.requests_per_hour),
+                 ("day", self.requests_per_day), ("month", self.requests_per_month))
+        return {window: value for window, value in pairs if value is not None}
+
+    @property
+    def counted(self) -> bool:
+        """Whether admission writes the key's item (windows, tokens or budget to count)."""
+        return bool(self.windows()) or self.tokens_per_minute is not None or self.max_budget is not None
+
+    def allows_model(self, model_id: str) -> bool:
+        if self.allowed_models is None:
+            return True
+        return any(model_id == p or (p.endswith("/*") and model_id.startswith(p[:-1])) for p in self.allowed_models)
+
+
 class ApiKeyRecord(BaseModel):
     key_id: str
     key_hash: str
@@ -74,6 +102,7 @@ class ApiKeyRecord(BaseModel):
     updated_at: str | None = None
     expires_at: int | None = None  # epoch seconds; session keys from sign-in expire
     plan_id: int | None = None  # license keys carry their plan; gw keys use the user's
+    caps: KeyCaps | None = None
 
     @property
     def is_sandbox(self) -> bool:

@@ -27,13 +27,14 @@ class PlanLimits(BaseModel):
     requests_per_hour: int | None = None
     requests_per_day: int | None = None
     requests_per_month: int | None = None
+    tokens_per_minute: int | None = None
 
     def windows(self) -> dict[str, int]:
         """Limits by counter window (minute/hour/day/month), unlimited windows left out."""
         return {
             WINDOW_OF_LIMIT[name]: value
             for name, value in self.model_dump().items()
-            if value is not None
+            if value is not None and name in WINDOW_OF_LIMIT
         }
 
 

@@ -177,7 +177,10 @@ def authorized(
         license_key: str | None = Depends(_license),
     ) -> Caller:
         authorization = f"Bearer {bearer.credentials}" if bearer else request.headers.get("authorization")
-        caller = authenticate(authorization, license_key)
+        # a write re-reads the calling key (consistent read): a revoked key is refused at once, not after the cache
+        # bound; AI routes get the same from admission's own write, which refuses a revoked key
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        caller = authenticate(authorization, license_key, fresh=write and limit != "none")
         request.state.caller = caller
         if admin:
             require_admin(caller)
@@ -190,13 +193,14 @@ def authorized(
 
 
 def count_endpoint_request(request: Request, caller: Caller) -> None:
+    """The endpoint's own windows, per account (every key of the account shares them), one conditional write."""
     name = route_name(request)
     windows = plans.endpoint_limits(name)
     override = caller.user.rate_limit_override
     if override and name in override.custom_limits:
         windows["minute"] = override.custom_limits[name]
     try:
-        decision, _ = ratelimit.consume(caller.key.key_id, "ep:" + name, windows)
+        decision = ratelimit.count(caller.user_id, "ep:" + name, windows)
     except GatewayError as exc:
         request.state.rate_limit_headers = exc.headers
         raise
