@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gateway_common import audit, db, ledger
+from gateway_common import audit, db, ledger, users
 from tests.helpers import assert_error, bearer
 
 
@@ -54,6 +54,25 @@ def test_add_credits_is_exact_and_idempotent(client, demo):
     item = db.table("UsersTable").get_item(Key={"user_id": demo["live"]["user_id"]})["Item"]
     assert item["available"] == Decimal("75.1")
     assert sum(e["amount"] for e in ledger.entries(demo["live"]["user_id"])) == Decimal("75.1")
+
+
+def test_a_request_id_is_never_an_idempotency_key_and_a_reused_key_with_another_grant_is_409(client, demo):
+    admin, user_id = bearer(demo["admin"]["key"]), demo["live"]["user_id"]
+    body = {"user_id": user_id, "credits": 1, "reason": "Goodwill"}
+    for _ in range(10):  # ten grants that share one X-Request-Id, no Idempotency-Key: ten grants
+        response = client.post("/admin/add_credits", headers={**admin, "X-Request-Id": "req-shared"}, json=body)
+        assert response.json()["applied"] is True
+    assert users.require_user(user_id).credits == Decimal("35.00")
+    keyed = {**admin, "Idempotency-Key": "grant-7"}
+    assert client.post("/admin/add_credits", headers=keyed, json=body).json()["applied"] is True
+    for other in ({**body, "credits": 2}, {**body, "reason": "Other"}, {**body, "user_id": demo["admin"]["user_id"]}):
+        refused = assert_error(client.post("/admin/add_credits", headers=keyed, json=other), 409,
+                               "Idempotency-Key was already used at 20", "different grant")
+        assert refused["error"]["code"] == "idempotency_key_reused"
+    assert client.post("/admin/add_credits", headers=keyed, json=body).json()["applied"] is False
+    assert users.require_user(user_id).credits == Decimal("36.00")
+    assert users.require_user(demo["admin"]["user_id"]).credits == 0  # the other user got nothing
+    assert sum(e["amount"] for e in ledger.entries(user_id)) == Decimal("36.00")
 
 
 def test_add_credits_errors(client, demo):

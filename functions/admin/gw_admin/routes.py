@@ -39,7 +39,8 @@ def add_credits(
     request: Request,
     caller: Caller = authorized("admin", admin=True),
     idempotency_key: str | None = Header(
-        None, max_length=200, description="Retries with the same key credit once"
+        None, min_length=1, max_length=200,
+        description="Retries with the same key credit once; the same key with a different grant is a 409"
     ),
 ) -> AddCreditsResponse:
     result = logic.add_credits(
@@ -47,7 +48,7 @@ def add_credits(
         user_id=str(body.user_id),
         amount=body.credits,
         reason=body.reason,
-        operation_id=idempotency_key or request.state.request_id,
+        idempotency_key=idempotency_key,
         meta=request_meta(request),
     )
     message = "Credits added successfully" if result.applied else "Already applied for this Idempotency-Key"
