@@ -48,6 +48,7 @@ rollup: ## run the usage rollup job once, inside the running `make run` (it also
 bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.balance
 	$(PY) -m bench.proxy
+	$(PY) -m bench.admission
 	$(PY) -m bench.rollup
 
 clean:
