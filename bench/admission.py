@@ -162,14 +162,19 @@ def main() -> None:
             all_caps, _ = apikeys.create_gw_key(user_id=admin["user_id"], key_name="all caps", environment="live",
                                                 caps=KeyCaps(requests_per_minute=1000, tokens_per_minute=10**6,
                                                              max_budget=Decimal(100)))
+            chat = "/v1/chat/completions"
+
+            def bearer(key: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {key}"}
+
             cases = [
-                ("chat, plan limits + credits (no key caps)", "/v1/chat/completions", {"Authorization": f"Bearer {admin['key']}"}, BODY),
-                ("chat, key with a request cap", "/v1/chat/completions", {"Authorization": f"Bearer {capped}"}, BODY),
-                ("chat, key with request + TPM + budget caps", "/v1/chat/completions", {"Authorization": f"Bearer {all_caps}"}, BODY),
+                ("chat, plan limits + credits (no key caps)", chat, bearer(admin["key"]), BODY),
+                ("chat, key with a request cap", chat, bearer(capped), BODY),
+                ("chat, key with request + TPM + budget caps", chat, bearer(all_caps), BODY),
                 ("/api/chat, license (AI-included budget)", "/api/chat", {"X-License-Key": keys["license_pro"]["key"]},
                  {"messages": BODY["messages"], "max_tokens": 32}),
-                ("chat, sandbox key (never charged)", "/v1/chat/completions", {"Authorization": f"Bearer {keys['test']['key']}"}, BODY),
-                ("GET /user/balance (endpoint limits)", "/user/balance", {"Authorization": f"Bearer {admin['key']}"}, None),
+                ("chat, sandbox key (never charged)", chat, bearer(keys["test"]["key"]), BODY),
+                ("GET /user/balance (endpoint limits)", "/user/balance", bearer(admin["key"]), None),
             ]
             counter, recorder = DynamoCallCounter(), WriteRecorder()
             counter.install()
@@ -178,7 +183,7 @@ def main() -> None:
             print(f"{'request':<46} {'calls':>5} {'round trips':>11} {'table WU':>8} {'index WU':>8}")
             with httpx.Client(base_url=base, timeout=30) as http:
                 for name, path, headers, body in cases:
-                    def send() -> httpx.Response:
+                    def send(path: str = path, headers: dict[str, str] = headers, body: Any = body) -> httpx.Response:
                         return http.get(path, headers=headers) if body is None else http.post(path, headers=headers, json=body)
 
                     send().raise_for_status()  # warm: key cache, stale attributes learnt
