@@ -255,3 +255,17 @@ def test_limits_check_agrees_with_api_chat_along_a_budget_walked_to_its_end(clie
         agreed.append(verdict["can_make_request"])
     assert agreed == [True, True, True, True, False, False, False, False]
     assert first["largest_max_tokens"] == catalog.get_model(first["default_request"]["model"]).max_output()
+
+
+def test_token_headers_where_a_token_limit_applies_and_the_settle_gives_back_unused_tokens(client, dynamo):
+    payer = make_payer("tpm", Decimal("5"), plan="free")  # the Free plan: 200,000 tokens a minute
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500}
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json=body)
+    assert response.status_code == 200
+    reserved = 8 + 500  # prompt estimate + the output cap, counted at admission
+    assert response.headers["x-ratelimit-limit-tokens"] == "200000"
+    assert response.headers["x-ratelimit-remaining-tokens"] == str(200000 - reserved)
+    used = response.json()["usage"]["total_tokens"]
+    state = account_state.read(payer["user_id"])
+    minute = [v for k, v in state.item.items() if k.startswith("a#tpm#")]
+    assert minute == [used]  # the settle gave back what the answer did not use

@@ -162,7 +162,9 @@ def _account_refusal(res: Reservation, windows: list[ratelimit.Windows], caller:
     return None
 
 
+# Attributes of past windows each account (and key) item was last seen with: the next write removes them. Bounded.
 _stale: dict[str, list[str]] = {}
+_STALE_MAX = 50_000
 
 
 def account_step(res: Reservation, windows: list[ratelimit.Windows], caller: Caller) -> Step:
@@ -184,6 +186,8 @@ def account_step(res: Reservation, windows: list[ratelimit.Windows], caller: Cal
                 continue
             item = deserialize_item(out.get("Attributes") or {})
             stale = [n for w in windows for n in w.stale(item)]
+            if len(_stale) >= _STALE_MAX:
+                _stale.clear()
             if stale:
                 _stale[res.user_id] = stale
             else:
