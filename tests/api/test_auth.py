@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from gateway_common import apikeys, timeutil, users
 from tests.helpers import assert_error, bearer
 
@@ -45,7 +43,7 @@ def test_inactive_deleted_and_expired_keys_are_401(client, demo):
     assert_error(client.get("/user/balance", headers=bearer(raw)), 401, "deleted")
 
     expiring, _ = apikeys.create_gw_key(
-        user_id=user_id, key_name="session", environment="live", expires_at=int(time.time()) + 60
+        user_id=user_id, key_name="session", environment="live", expires_at=int(timeutil.now_ts()) + 60
     )
     assert client.get("/user/balance", headers=bearer(expiring)).status_code == 200
     timeutil.shift_clock(61)

@@ -16,6 +16,7 @@ import respx
 from gateway_common import account_state, apikeys, auth, catalog, db, metering, plans, timeutil, users
 from gateway_common.keys import generate_license_key
 from gateway_common.license_chat import PROBE_MESSAGES
+from gateway_common.models import KeyCaps
 from gateway_common.usage import recent_for_user
 from tests.helpers import assert_error, bearer, seed_month
 
@@ -269,3 +270,25 @@ def test_token_headers_where_a_token_limit_applies_and_the_settle_gives_back_unu
     state = account_state.read(payer["user_id"])
     minute = [v for k, v in state.item.items() if k.startswith("a#tpm#")]
     assert minute == [used]  # the settle gave back what the answer did not use
+
+
+def test_admission_writes_retried_after_they_were_applied_count_once(dynamo):
+    """A timeout after DynamoDB applied a write makes botocore send it again: the hold names the request, so the
+    repeat finds it and changes nothing (no second count, no second hold)."""
+    from gateway_common import admission
+    from tests.helpers import hold_credits
+
+    payer = make_payer("retried", Decimal("1"))
+    caps, _ = apikeys.create_gw_key(user_id=payer["user_id"], key_name="capped", environment="live",
+                                    caps=KeyCaps(requests_per_minute=5))
+    res = hold_credits(caps, Decimal("0.25"), request_id="req_retried")
+    caller = auth.authenticate(f"Bearer {caps}", None)
+    windows = [admission.plan_windows(caller, res.ts, res.tokens)]
+    admission.account_step(res, windows, caller).run()  # the same write again
+    admission.key_step(res, admission.key_windows(caller, res.ts, res.tokens), None).run()
+    admission.marker_step(res).run()
+    state = account_state.read(payer["user_id"])
+    assert state.counts()["minute"] == 1 and state.holds() == {"req_retried": Decimal("0.25")}
+    assert users.require_user(payer["user_id"]).reserved == Decimal("0.25")
+    key_item = db.table("ApiKeysTable").get_item(Key={"key_id": caller.key.key_id})["Item"]
+    assert [v for k, v in key_item.items() if k.startswith("k#minute#")] == [1]

@@ -106,17 +106,18 @@ def _account_update(res: Reservation, windows: list[ratelimit.Windows], caller: 
         attribute = names.trial_attribute(trial.trial_id)
         update.below(attribute, trial.max_requests)
         update.add(attribute, 1)
+    # the hold names this request: a write retried after it was applied (a timeout) finds it and changes nothing
     hold = names.hold_attribute(res.reservation_id)
+    update.require(f"attribute_not_exists({update.name(hold)})")
+    update.set(hold, res.amount)
     if res.mode == "credits":
         update.require(f"available >= {update.value(res.amount)}")
         update.set_expression("available", f"available - {update.value(res.amount)}")
         update.set_expression("reserved", f"if_not_exists(reserved, {update.value(0)}) + {update.value(res.amount)}")
-        update.set(hold, res.amount)
     elif res.mode == "budget":
         used = names.budget_attribute(res.month)
         update.at_most(used, (res.budget or Decimal(0)) - res.amount)
         update.add(used, res.amount)
-        update.set(hold, res.amount)
     for name in stale:
         if name not in update.names.values():
             update.remove(name)
@@ -131,9 +132,8 @@ def _account_undo(res: Reservation, windows: list[ratelimit.Windows], caller: Ca
     if trial is not None and trial.status == "active":
         update.add(names.trial_attribute(trial.trial_id), -1)
     hold = names.hold_attribute(res.reservation_id)
-    if res.mode != "free":
-        update.require(f"attribute_exists({update.name(hold)})")
-        update.remove(hold)
+    update.require(f"attribute_exists({update.name(hold)})")
+    update.remove(hold)
     if res.mode == "credits":
         update.add("available", res.amount)
         update.add("reserved", -res.amount)
@@ -180,7 +180,10 @@ def account_step(res: Reservation, windows: list[ratelimit.Windows], caller: Cal
             except ClientError as exc:
                 if not db.is_conditional_failure(exc):
                     raise
-                refusal = _account_refusal(res, windows, caller, deserialize_item(exc.response.get("Item") or {}))
+                old = deserialize_item(exc.response.get("Item") or {})
+                if names.hold_attribute(res.reservation_id) in old:
+                    return old  # our own write, applied before a retry (its response was lost): admitted once
+                refusal = _account_refusal(res, windows, caller, old)
                 if refusal is not None:
                     raise refusal from None
                 continue
@@ -213,11 +216,16 @@ def key_step(res: Reservation, windows: ratelimit.Windows | None, caps_budget: D
     table = db.table_name(names.API_KEYS)
     key = {"key_id": res.key_id}
 
+    hold = names.hold_attribute(res.reservation_id)
+
     def build(sign: int) -> Update:
         update = Update()
         if sign > 0:
             update.require(f"{update.name('is_active')} = {update.value(True)} AND {update.name('status')} = "
-                           f"{update.value('active')}")
+                           f"{update.value('active')} AND attribute_not_exists({update.name(hold)})")
+            update.set(hold, res.amount)
+        else:
+            update.remove(hold)
         if windows is not None:
             windows.add_to(update, sign)
         if caps_budget is not None and res.amount:
@@ -239,6 +247,8 @@ def key_step(res: Reservation, windows: ratelimit.Windows | None, caps_budget: D
             if not db.is_conditional_failure(exc):
                 raise
             item = deserialize_item(exc.response.get("Item") or {})
+            if hold in item:
+                return item  # our own write, applied before a retry: counted once
             if not item or not item.get("is_active") or item.get("status") != "active":
                 raise Unauthorized("This API key is inactive or deleted", code="key_revoked") from None
             refused = windows.refusal(item) if windows is not None else None
@@ -271,8 +281,12 @@ def marker_step(res: Reservation) -> Step:
     key = {"reservation_id": {"S": res.reservation_id}}
 
     def run() -> None:
-        db.client().put_item(TableName=table, Item=serialize_item(res.marker()),
-                             ConditionExpression="attribute_not_exists(reservation_id)")
+        try:
+            db.client().put_item(TableName=table, Item=serialize_item(res.marker()),
+                                 ConditionExpression="attribute_not_exists(reservation_id)")
+        except ClientError as exc:  # request ids are random: an existing marker is this one, put by a retried call
+            if not db.is_conditional_failure(exc):
+                raise
 
     def undo(_: Any) -> None:
         db.client().delete_item(TableName=table, Key=key)

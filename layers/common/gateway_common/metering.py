@@ -1,10 +1,11 @@
 """Settling AI requests: the hold taken by admission becomes the actual cost, exactly once; and the sweep.
 
-Admission (``admission``) holds the request's maximum cost ``c`` on the account item (``hold#<request id> = c``; prepaid
-plans: ``available -= c, reserved += c``; AI-included plans: the month's ``budget#used`` += c) and writes a reservation
-marker. Settle is ONE TransactWriteItems of two items (three when the key has its own caps):
+Admission (``admission``) holds the request's maximum cost ``c`` on the account item (``hold#<request id> = c``, 0 for
+requests that cost nothing; prepaid plans: ``available -= c, reserved += c``; AI-included plans: the month's
+``budget#used`` += c) and, when ``c`` > 0, writes a reservation marker. Settle is ONE TransactWriteItems of two items (three when the key has its own caps):
 
-  * the account item, on condition that ``hold#<request id>`` still exists: the hold removed, ``c - actual`` given back
+  * the account item, on condition that ``hold#<request id>`` still exists: the hold removed (so a second settle, or a
+    retry of this one after it was applied, changes nothing), ``c - actual`` given back
     (``available += c - actual, reserved -= c``, or ``budget#used += actual - c``), the month's spend figures and the
     tokens-per-minute window corrected to the actual tokens;
   * the usage record (a conditional Put: written once);
@@ -98,11 +99,8 @@ class Reservation:
 def _account_settle(res: Reservation, record: usage.UsageRecord) -> dict[str, Any]:
     update = Update()
     hold = names.hold_attribute(res.reservation_id)
-    if res.mode == "free":
-        update.require("attribute_exists(user_id)")
-    else:
-        update.require(f"attribute_exists({update.name(hold)})")
-        update.remove(hold)
+    update.require(f"attribute_exists({update.name(hold)})")  # exactly once: the hold is removed by the first settle
+    update.remove(hold)
     if res.mode == "credits":
         update.add("available", res.amount - record.cost)
         update.add("reserved", -res.amount)
@@ -120,6 +118,7 @@ def _account_settle(res: Reservation, record: usage.UsageRecord) -> dict[str, An
 
 def _key_settle(res: Reservation, record: usage.UsageRecord) -> dict[str, Any]:
     update = Update()
+    update.remove(names.hold_attribute(res.reservation_id))
     if res.mode != "free":
         update.add(names.budget_attribute(res.month, names.KEY_BUDGET_USED), record.cost - res.amount)
     if res.key_tokens:
@@ -143,7 +142,7 @@ def settle(res: Reservation, record: usage.UsageRecord, extra_items: list[dict[s
     try:
         db.transact(items)
     except db.TransactionRefused as refused:
-        if "usage" in refused.labels or (res.mode != "free" and "account" in refused.labels):
+        if "usage" in refused.labels or "account" in refused.labels:
             return False
         raise RuntimeError(f"settle of {res.reservation_id} was refused by {refused.labels}") from None
     return True
