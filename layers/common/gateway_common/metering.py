@@ -2,7 +2,8 @@
 
 Admission (``admission``) holds the request's maximum cost ``c`` on the account item (``hold#<request id> = c``, 0 for
 requests that cost nothing; prepaid plans: ``available -= c, reserved += c``; AI-included plans: the month's
-``budget#used`` += c) and, when ``c`` > 0, writes a reservation marker. Settle is ONE TransactWriteItems of two items (three when the key has its own caps):
+``budget#used`` += c) and, when ``c`` > 0, writes a reservation marker. Settle is ONE TransactWriteItems of two
+items (three when the key has its own caps):
 
   * the account item, on condition that ``hold#<request id>`` still exists: the hold removed (so a second settle, or a
     retry of this one after it was applied, changes nothing), ``c - actual`` given back
