@@ -55,4 +55,5 @@ def billing_api(stripe_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     fake = stripe_billing.FakeBilling()
     with respx.mock(assert_all_called=False) as mock:
         fake.install(mock)
+        fake.mock = mock  # a test adds its own routes (an upstream LLM) to the same router
         yield fake

@@ -102,6 +102,7 @@ class FakeBilling:
         self.invoices: dict[str, list[dict[str, Any]]] = {}  # by customer, newest first
         self.decline = False  # off-session PaymentIntents fail with card_declined
         self.preview_cents = 2999
+        self.mock: respx.MockRouter | None = None
 
     def _form(self, name: str, request: httpx.Request) -> dict[str, str]:
         form = dict(parse_qsl(request.content.decode())) if request.method == "POST" else dict(request.url.params)
