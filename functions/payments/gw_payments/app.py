@@ -9,9 +9,9 @@ from gateway_common.web import create_app
 
 from . import billing_routes, routes
 
-router = APIRouter()  # the function's routes (the local runner mounts this router with every other function's)
-router.include_router(routes.router)
-router.include_router(billing_routes.router)
+# The function's routes, in one router (the local runner mounts it with every other function's).
+router = APIRouter()
+router.routes.extend([*routes.router.routes, *billing_routes.router.routes])
 
 app = create_app("AI Gateway - payments", [router])
 handler = Mangum(app, lifespan="off")
