@@ -15,6 +15,9 @@
   event comes before the payment's (Stripe does not order deliveries; the payment event may be in its retries) is kept
   on the payment item and applied when the payment is credited: each side writes its part, then reads the other's.
 - ``payment_intent.payment_failed`` is recorded (payment item + audit entry), no balance changes.
+- An auto top-up's PaymentIntent (metadata ``auto_topup``) also reports its result to ``autotopup.record_result``.
+- Subscriptions, invoices and saved cards: ``subscription_events.py``.
+- A handled event is checked first (``shapes.py``): one that cannot be used answers 400 before any read or write.
 """
 
 from __future__ import annotations
