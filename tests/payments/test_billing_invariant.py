@@ -24,7 +24,7 @@ def test_balances_match_ledgers_and_every_plan_change_has_its_audit_entry_and_ev
     subs = [subscribe(client, deliver, p, "pro") for p in subscribers]
     t = int(now_ts())
     late: list[dict[str, Any]] = []
-    for i, (person, sub) in enumerate(zip(subscribers, subs, strict=True)):
+    for i, sub in enumerate(subs):
         if i % 2 == 0:  # upgrade, with the older state delivered again afterwards
             sub.slug = "enterprise"
             late.append(sub.event("updated", t + 10))
