@@ -101,7 +101,7 @@ class FakeBilling:
         self.headers: dict[str, list[httpx.Headers]] = {}
         self.invoices: dict[str, list[dict[str, Any]]] = {}  # by customer, newest first
         self.decline = False  # off-session PaymentIntents fail with card_declined
-        self.preview_cents = 2999
+        self.preview_cents: int | None = 2999
         self.mock: respx.MockRouter | None = None
 
     def _form(self, name: str, request: httpx.Request) -> dict[str, str]:
@@ -145,6 +145,9 @@ class FakeBilling:
 
     def preview(self, request: httpx.Request) -> httpx.Response:
         self._form("preview", request)
+        if self.preview_cents is None:
+            return httpx.Response(400, json={"error": {"code": "invoice_upcoming_none", "type": "invalid_request_error",
+                                                       "message": "No upcoming invoices for customer"}})
         return httpx.Response(200, json={"object": "invoice", "amount_due": self.preview_cents, "currency": "usd",
                                          "livemode": False, "status": "draft"})
 

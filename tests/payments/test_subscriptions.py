@@ -183,6 +183,16 @@ def test_full_lifecycle_paid_upgraded_downgraded_past_due_to_free_and_canceled_a
     assert reasons == sorted(["paid", "upgrade", "downgrade", "past_due_grace_ended", "paid", "subscription_canceled"])
 
 
+def test_current_subscription_without_stripe_preview_still_answers(client, make_user, billing_api, deliver):
+    person = make_user()
+    subscribe(client, deliver, person, "pro")
+    billing_api.preview_cents = None
+    current = client.get("/subscriptions/current", headers=bearer(person["key"]))
+    assert current.status_code == 200, current.text
+    assert current.json()["plan_id"] == 2 and current.json()["next_invoice"] is None
+    assert billing_api.calls["preview"][-1] == {"subscription": current.json()["subscription_id"]}
+
+
 def test_canceled_mid_period_drops_to_free_only_at_the_period_end(client, make_user, billing_api, deliver):
     person = make_user()
     sub = subscribe(client, deliver, person, "pro")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_common import audit, customers, plans, stripe_client, subscriptions
-from gateway_common.errors import BadRequest, Conflict
+from gateway_common.errors import BadRequest, Conflict, ServiceUnavailable, UpstreamError
 from gateway_common.models import UserRecord
 from gateway_common.plans import Plan
 from gateway_common.settings import get_settings
@@ -113,6 +113,9 @@ def next_invoice(state: SubState) -> tuple[int, str] | None:
     """The amount Stripe will invoice next (its preview: prorations, discounts, tax), None when nothing is due."""
     if state.status != "active" or state.cancel_at_period_end:
         return None
-    preview = stripe_client.call("preview the next invoice", lambda: stripe_client.client().v1.invoices.create_preview(
-        params={"subscription": state.subscription_id}))
+    try:
+        preview = stripe_client.call("preview the next invoice", lambda: stripe_client.client().v1.invoices.create_preview(
+            params={"subscription": state.subscription_id}))
+    except (UpstreamError, ServiceUnavailable):
+        return None  # the rest of the view is ours and still true; the figure is Stripe's to give
     return int(preview.amount_due), str(preview.currency)
