@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from . import audit, billing, db, plans, users
 from .dynamo_types import serialize
+from .errors import ServiceUnavailable
 from .models import UserRecord
 from .observability import logger
 from .settings import get_settings
@@ -211,7 +212,7 @@ def reconcile(subscription_id: str, now: float | None = None) -> str:
         outcome = _apply(s, user, d)
         if outcome is not None:
             return outcome
-    raise RuntimeError(f"subscription {subscription_id}: contention while applying its state")
+    raise ServiceUnavailable(f"Subscription {subscription_id} is changing under contention; Stripe retries the event")
 
 
 def _apply(s: SubState, user: UserRecord, d: Decision) -> str | None:
