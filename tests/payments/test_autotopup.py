@@ -107,6 +107,10 @@ def test_three_failed_top_ups_in_a_row_switch_it_off_with_an_activity_event(clie
     events = db.table("ActivityTable").scan()["Items"]
     assert [e["event_type"] for e in events if e["user_id"] == person["user_id"]] == ["auto_topup_disabled"]
     assert "card was declined" in events[0]["event_data"].lower()
+    shown = client.get("/activity/history?event_type=auto_topup_disabled", headers=bearer(person["key"]))
+    assert shown.status_code == 200, shown.text
+    assert [e["event_type"] for e in shown.json()["data"]] == ["auto_topup_disabled"]
+    assert "3 failed top-ups" in str(shown.json()["data"][0]["event_data"])
     view = client.get("/billing/auto-topup", headers=bearer(person["key"])).json()
     assert view["enabled"] is False and view["disabled_reason"].startswith("Auto top-up turned off")
 
