@@ -74,3 +74,57 @@ def test_an_event_whose_created_or_data_is_wrong_is_400(deliver, demo):
     assert_error(deliver({**event, "data": "nothing"}), 400, "data")
     assert_error(deliver({**event, "id": {"nested": 1}}), 400, "event id")
     assert deliver(event).json()["outcome"] == "credited"  # the same event, well-formed, is processed
+
+
+ODD_VALUES = [None, [], {}, "x", "", 10**30, -1, True, 1.5, "1e999999", {"id": 7}, ["a"], "NaN"]
+
+
+def _valid_objects(uid: str, customer: str) -> dict[str, dict[str, Any]]:
+    sub = sb.Subscription(uid, customer, "pro", start=1_700_000_000)
+    return {
+        "checkout.session.completed": _session(uid),
+        "payment_intent.succeeded": _intent(uid),
+        "payment_intent.payment_failed": sf.payment_intent(uid, cents=500, pi=sf.new_pi(),
+                                                           status="requires_payment_method"),
+        "charge.refunded": sf.charge(sf.new_pi(), cents=500, refunded_cents=100),
+        "customer.subscription.updated": sub.object(),
+        "invoice.paid": sb.invoice(sub, paid=True, created=1_700_000_000),
+        "setup_intent.succeeded": sb.setup_intent(uid, customer, "pm_1" + "x" * 20),
+    }
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*prefix, index))
+    return found
+
+
+def _set(obj: Any, path: tuple[Any, ...], value: Any) -> None:
+    for step in path[:-1]:
+        obj = obj[step]
+    obj[path[-1]] = value
+
+
+def test_signed_events_with_any_field_replaced_never_500(deliver, demo):
+    """A bounded, seeded fuzz: one field at any depth of a real-shaped object replaced by an odd value. Every answer
+    is a 200 (processed or ignored) or a 400 (refused), never a 500."""
+    import copy
+    import random
+
+    uid = demo["live"]["user_id"]
+    rng = random.Random(16)
+    statuses = []
+    for kind, valid in _valid_objects(uid, "cus_fuzz1").items():
+        paths = _paths(valid)
+        for path in rng.sample(paths, min(12, len(paths))):
+            obj = copy.deepcopy(valid)
+            _set(obj, path, rng.choice(ODD_VALUES))
+            response = deliver(sf.event(kind, obj))
+            statuses.append(response.status_code)
+            assert response.status_code in (200, 400), (kind, path, response.text)
+    assert statuses.count(400) >= 10 and statuses.count(200) >= 10  # both kinds of answer were exercised

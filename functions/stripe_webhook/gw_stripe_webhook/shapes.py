@@ -9,12 +9,14 @@ checked; Stripe's other fields may be anything.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from gateway_common.errors import BadRequest
 from gateway_common.observability import logger
 
 MAX_CENTS = 10**11  # one billion in any currency: far above any payment taken here, far below overflow
+MAX_CREDITS = Decimal(10**9)
 _ID = re.compile(r"^[A-Za-z0-9_]{3,255}$")
 _AMOUNTS = ("amount", "amount_total", "amount_received", "amount_refunded", "amount_paid", "amount_due",
             "amount_remaining", "amount_subtotal")
@@ -69,8 +71,17 @@ def _check(event: dict[str, Any]) -> dict[str, Any]:
         raise Malformed(f"The {expected} in the event has no valid id")
     metadata = obj.get("metadata")
     if metadata is not None and not (isinstance(metadata, dict) and all(
-            isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in metadata.items())):
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise Malformed(f"The {expected}'s metadata is not an object of strings")
+    credits = (metadata or {}).get("credits")
+    if credits is not None and not _decimal(credits):
+        raise Malformed(f"The {expected}'s metadata.credits is not an amount between 0 and {MAX_CREDITS}")
+    for name in ("last_payment_error", "parent", "customer_details"):
+        if obj.get(name) is not None and not isinstance(obj[name], dict):
+            raise Malformed(f"The {expected}'s {name} is not an object")
+    details = (obj.get("parent") or {}).get("subscription_details")
+    if details is not None and not isinstance(details, dict):
+        raise Malformed(f"The {expected}'s parent.subscription_details is not an object")
     for name in _AMOUNTS:
         if name in obj and obj[name] is not None and not _int(obj[name], 0, MAX_CENTS):
             raise Malformed(f"The {expected}'s {name} is not a whole number of cents between 0 and {MAX_CENTS}")
@@ -96,6 +107,14 @@ def _subscription(obj: dict[str, Any]) -> None:
         price = row.get("price")
         if not isinstance(price, dict) or not isinstance(price.get("id"), str):
             raise Malformed("A subscription item has no price id")
+        if price.get("unit_amount") is not None and not _int(price["unit_amount"], 0, MAX_CENTS):
+            raise Malformed("A subscription item's price.unit_amount is not a whole number of cents")
+        if row.get("quantity") is not None and not _int(row["quantity"], 0, 10**6):
+            raise Malformed("A subscription item's quantity is not a whole number")
+        if price.get("currency") is not None and not isinstance(price["currency"], str):
+            raise Malformed("A subscription item's price.currency is not a string")
+        if row.get("id") is not None and not isinstance(row["id"], str):
+            raise Malformed("A subscription item's id is not a string")
         for name in ("current_period_start", "current_period_end"):
             if row.get(name) is not None and not _int(row[name], 0, 10**10):
                 raise Malformed(f"A subscription item's {name} is not a Unix timestamp")
@@ -103,6 +122,14 @@ def _subscription(obj: dict[str, Any]) -> None:
         raise Malformed("The subscription has no status")
     if obj.get("cancel_at_period_end") not in (None, True, False):
         raise Malformed("The subscription's cancel_at_period_end is not a boolean")
+
+
+def _decimal(value: Any) -> bool:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return False
+    return amount.is_finite() and 0 <= amount <= MAX_CREDITS
 
 
 def _int(value: Any, low: int, high: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gateway_common import audit, autotopup, billing, customers, db, subscriptions
+from gateway_common import audit, autotopup, billing, customers, db, subscriptions, users
 from gateway_common.observability import logger
 from gateway_common.timeutil import iso_now
 
@@ -92,8 +92,10 @@ def on_setup_succeeded(event_id: str, setup: dict[str, Any]) -> str:
     meta = setup.get("metadata") or {}
     method = ref(setup.get("payment_method"))
     user_id = _user_of(setup)
-    if meta.get("purpose") != "auto_topup" or not method or user_id is None:
+    if meta.get("purpose") != "auto_topup" or not method:
         return "ignored"
+    if user_id is None or users.get_user(user_id) is None:
+        return "ignored_unknown_user"
     autotopup.save_card(user_id, method)
     audit.record(user_id=user_id, action="auto_topup_card_saved", resource_type="auto_topup", resource_id=user_id,
                  details={"setup_intent_id": setup["id"], "stripe_event_id": event_id})
