@@ -12,7 +12,7 @@ import httpx
 
 from gateway_common import audit, autotopup, billing, db, ledger, metering, usage, users
 from gateway_common.timeutil import iso_now
-from tests.helpers import assert_error, bearer
+from tests.helpers import assert_error, bearer, hold_credits
 from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 
@@ -22,14 +22,12 @@ CHAT = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": 
 
 
 def _settle(person: dict[str, str], cost: str) -> bool:
-    """One AI request's reserve + settle through metering, then the settle path's auto top-up check."""
-    res = metering.Reservation(reservation_id="res_" + secrets.token_hex(6), user_id=person["user_id"],
-                               key_id=person["key_id"], plan_id=1, mode="credits", amount=Decimal("0.50"), currency="usd",
-                               endpoint="/v1/chat/completions", model="openai/gpt-4o-mini")
-    metering.reserve(res)
+    """One AI request through the real admission and settle, then the settle path's auto top-up check."""
+    res = hold_credits(person["key"], Decimal("0.50"))
     record = usage.UsageRecord(user_id=person["user_id"], request_id=res.reservation_id, key_id=person["key_id"],
-                               plan_id=1, endpoint=res.endpoint, model=res.model, provider="openai", prompt_tokens=10,
-                               completion_tokens=10, total_tokens=20, cost=Decimal(cost), created_at=iso_now())
+                               plan_id=res.plan_id, endpoint=res.endpoint, model=res.model, provider="openai",
+                               prompt_tokens=10, completion_tokens=10, total_tokens=20, cost=Decimal(cost),
+                               created_at=iso_now())
     assert metering.settle(res, record)
     autotopup.after_settle(person["user_id"], None, sandbox=False, hint=users.get_user(person["user_id"]))
     return True
@@ -38,6 +36,7 @@ def _settle(person: dict[str, str], cost: str) -> bool:
 def armed_user(client: Any, deliver: Any, make_user: Any, *, credits: str = "10.00", threshold: float = 5,
                amount: float = 20) -> dict[str, str]:
     person = make_user()
+    users.update_fields(person["user_id"], {"plan_id": 2})  # Pro: its request limits leave room for the settles here
     ledger.credit(user_id=person["user_id"], amount=Decimal(credits), entry_id=f"test:{person['user_id']}", reason="t")
     headers = bearer(person["key"])
     assert_error(client.put("/billing/auto-topup", headers=headers,
