@@ -41,3 +41,19 @@ def make_user(dynamo: Any) -> Callable[..., dict[str, str]]:
         return {"user_id": user.user_id, "key": key, "key_id": record.key_id}
 
     return make
+
+
+@pytest.fixture
+def billing_api(stripe_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Stripe Billing mocked at the stripe library's httpx client, with the plans' Price ids configured."""
+    import respx
+
+    from tests.payments import stripe_billing
+
+    for slug, price in stripe_billing.PRICES.items():
+        monkeypatch.setenv(f"STRIPE_PRICE_{slug.upper()}", price)
+    fake = stripe_billing.FakeBilling()
+    with respx.mock(assert_all_called=False) as mock:
+        fake.install(mock)
+        fake.mock = mock  # a test adds its own routes (an upstream LLM) to the same router
+        yield fake

@@ -47,7 +47,7 @@ def test_after_the_end_ai_requests_get_402_and_the_job_closes_the_trial(client, 
     for p in (person, paying):
         client.post("/trials/start", headers=bearer(p["key"]))
     ledger.credit(user_id=paying["user_id"], amount=Decimal("5"), entry_id="test:bought", reason="bought")
-    assert handler({"source": "aws.events"}, None) == {"expired": 0, "user_ids": []}  # nothing due yet
+    assert handler({"source": "aws.events"}, None) == {"expired": 0, "user_ids": [], "plans_changed": 0}  # nothing due
 
     shift_clock(3 * 86400 + 1)
     try:
@@ -69,45 +69,45 @@ def test_after_the_end_ai_requests_get_402_and_the_job_closes_the_trial(client, 
     assert_error(client.post("/trials/start", headers=bearer(person["key"])), 409, "one trial")
 
 
-def test_convert_moves_the_user_to_the_plan(client, make_user):
+def test_convert_checks_the_trial_and_the_plan_and_changes_nothing_until_paid(client, make_user, billing_api):
     person = make_user()
     headers = bearer(person["key"])
     assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 2}), 400, "no trial to convert")
     client.post("/trials/start", headers=headers)
-    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 1}), 400, "not a paid subscription")
+    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 1}), 400, "not a paid plan")
     assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": 99}), 404, "plan")
     assert_error(client.post("/trials/convert", headers=headers, json={}), 400, "plan_id")
     converted = client.post("/trials/convert", headers=headers, json={"plan_id": 2})
     assert converted.status_code == 200, converted.text
-    assert converted.json() == {"success": True, "message": "Trial converted successfully", "new_plan": "Pro", "plan_id": 2}
+    body = converted.json()
+    assert body["status"] == "pending_payment" and body["new_plan"] == "Pro" and body["plan_id"] == 2
+    assert body["checkout_url"] == f"https://checkout.stripe.com/c/pay/{body['session_id']}#fid"
     user = users.require_user(person["user_id"])
-    assert user.plan_id == 2 and user.subscription_status == "active" and user.trial.status == "converted"
-    assert user.credits == Decimal("10.00")  # converting keeps the trial credits
-    assert client.get("/user/plan", headers=headers).json()["plan"]["plan_name"] == "Pro"
-    assert_error(client.post("/trials/convert", headers=headers, json={"plan_id": "pro"}), 409, "already converted")
-    shift_clock(4 * 86400)
-    from gw_trial_expiry.app import handler
-
-    assert handler({}, None)["expired"] == 0  # a converted trial is not expired
-    assert users.require_user(person["user_id"]).credits == Decimal("10.00")
+    assert user.plan_id == 1 and user.subscription_status == "trial" and user.trial.status == "active"
+    assert client.get("/user/plan", headers=headers).json()["plan"]["plan_name"] == "Free"
 
 
-def test_a_conversion_racing_the_expiry_job_keeps_the_trial_credits(client, make_user, monkeypatch):
-    """The job reads an active, ended trial; the user converts before the job writes: no credits are taken."""
+def test_a_conversion_racing_the_expiry_job_keeps_the_trial_credits(client, make_user, monkeypatch, billing_api, deliver):
+    """The job reads an active, ended trial; the subscription is paid before the job writes: no credits are taken."""
     from gateway_common import trial_lifecycle
+    from tests.payments import stripe_billing as sb
 
     person = make_user()
     headers = bearer(person["key"])
     client.post("/trials/start", headers=headers)
+    client.post("/trials/convert", headers=headers, json={"plan_id": 2})
+    customer = users.require_user(person["user_id"]).stripe_customer_id
     shift_clock(3 * 86400 + 1)
     real = trial_lifecycle.remaining_credits
+    from gateway_common.timeutil import now_ts
 
-    def remaining_then_convert(user):
+    def remaining_then_pay(user):
         unspent = real(user)
-        assert client.post("/trials/convert", headers=headers, json={"plan_id": 2}).status_code == 200
+        sub = sb.Subscription(person["user_id"], customer, "pro", start=int(now_ts()))
+        assert deliver(sub.event("created", int(now_ts()))).json()["outcome"] == "plan_changed"
         return unspent
 
-    monkeypatch.setattr(trial_lifecycle, "remaining_credits", remaining_then_convert)
+    monkeypatch.setattr(trial_lifecycle, "remaining_credits", remaining_then_pay)
     assert trial_lifecycle.expire_due() == []
     user = users.require_user(person["user_id"])
     assert user.trial.status == "converted" and user.plan_id == 2

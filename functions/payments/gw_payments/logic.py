@@ -10,15 +10,11 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-import stripe
-
-from gateway_common import audit, coupons
-from gateway_common.errors import BadRequest, ServiceUnavailable, UpstreamError
+from gateway_common import audit, coupons, stripe_client
+from gateway_common.errors import BadRequest
 from gateway_common.models import UserRecord
-from gateway_common.observability import logger
 from gateway_common.timeutil import iso_now
 
-from . import stripe_api
 from .schemas import CreateCouponRequest
 
 MIN_CHARGE = Decimal("0.50")  # Stripe's minimum charge in usd/eur/gbp
@@ -54,18 +50,6 @@ class Quote:
         return data
 
 
-def _call(operation: str, fn: Any) -> Any:
-    try:
-        return fn()
-    except stripe.AuthenticationError:
-        logger.error("stripe rejected the secret key", extra={"operation": operation})
-        raise ServiceUnavailable("Payments are misconfigured on this deployment; please try later") from None
-    except stripe.StripeError as exc:
-        logger.warning("stripe error", extra={"operation": operation, "stripe_code": exc.code, "status": exc.http_status})
-        message = exc.user_message or "the payment provider refused the request"
-        raise UpstreamError(f"Stripe could not {operation}: {message}") from None
-
-
 def create_checkout(quote: Quote, *, success_url: str, cancel_url: str | None, idempotency_key: str | None,
                     meta: dict[str, str | None]) -> Any:
     meta_data = quote.metadata()
@@ -88,7 +72,7 @@ def create_checkout(quote: Quote, *, success_url: str, cancel_url: str | None, i
     if quote.user.email:
         params["customer_email"] = quote.user.email
     options = {"idempotency_key": f"checkout:{quote.user.user_id}:{idempotency_key}"} if idempotency_key else None
-    session = _call("create the checkout session", lambda: stripe_api.client().v1.checkout.sessions.create(
+    session = stripe_client.call("create the checkout session", lambda: stripe_client.client().v1.checkout.sessions.create(
         params=params, options=options))  # type: ignore[arg-type]
     audit.record(user_id=quote.user.user_id, action="checkout_created", resource_type="payment", resource_id=session.id,
                  details={"amount": str(quote.amount), "charged": str(quote.charge), "currency": quote.currency,
@@ -105,7 +89,7 @@ def create_payment_intent(quote: Quote, *, idempotency_key: str | None, meta: di
         "description": f"{quote.amount} AI Gateway credits",
     }
     options = {"idempotency_key": f"pi:{quote.user.user_id}:{idempotency_key}"} if idempotency_key else None
-    intent = _call("create the payment intent", lambda: stripe_api.client().v1.payment_intents.create(
+    intent = stripe_client.call("create the payment intent", lambda: stripe_client.client().v1.payment_intents.create(
         params=params, options=options))  # type: ignore[arg-type]
     audit.record(user_id=quote.user.user_id, action="payment_intent_created", resource_type="payment",
                  resource_id=intent.id, details={"amount": str(quote.amount), "charged": str(quote.charge),

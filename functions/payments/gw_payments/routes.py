@@ -10,7 +10,7 @@ from gateway_common import coupons, referrals, trial_lifecycle, users
 from gateway_common.auth import Caller
 from gateway_common.web import authorized, request_meta
 
-from . import logic
+from . import logic, subscription_logic
 from .schemas import (
     PERCENTAGE_MEANS,
     ApplyCouponRequest,
@@ -87,13 +87,20 @@ def trial_status(caller: Caller = authorized("trials")) -> TrialStatusResponse:
 
 
 @router.post("/trials/convert", response_model=TrialConvertResponse, tags=["trials"],
-             summary="Convert the trial to a paid plan",
-             description="Moves the account to the subscription plan `plan_id` (its rate limits) and keeps the remaining "
-                         "trial credits. Nothing is charged: there is no recurring subscription billing, AI usage is paid "
-                         "from credits on every plan.")
-def convert_trial(body: TrialConvertRequest, request: Request, caller: Caller = authorized("trials")) -> TrialConvertResponse:
-    plan = trial_lifecycle.convert(users.require_user(caller.user_id), body.plan_id, meta=request_meta(request))
-    return TrialConvertResponse(message="Trial converted successfully", new_plan=plan.plan_name, plan_id=plan.id)
+             summary="Convert the trial to a paid plan: through payment only",
+             description="Opens a Stripe Checkout Session in subscription mode for `plan_id` (as POST "
+                         "/subscriptions/checkout does). Nothing changes now: when Stripe reports the subscription paid, "
+                         "the account moves to the plan and the trial is converted, keeping the trial credits it has.")
+def convert_trial(body: TrialConvertRequest, request: Request, idempotency_key: str | None = IDEMPOTENCY,
+                  caller: Caller = authorized("trials")) -> TrialConvertResponse:
+    user = users.require_user(caller.user_id)
+    trial_lifecycle.check_convertible(user)
+    plan = subscription_logic.paid_plan(body.plan_id)
+    result = subscription_logic.checkout(user, plan, success_url=body.success_url, cancel_url=body.cancel_url,
+                                         idempotency_key=idempotency_key, meta=request_meta(request), source="trial")
+    return TrialConvertResponse(message="Complete the payment at checkout_url: the trial converts when Stripe confirms it",
+                                new_plan=plan.plan_name, plan_id=plan.id, status=result["status"],
+                                checkout_url=result.get("checkout_url"), session_id=result.get("session_id"))
 
 
 # ---------------------------------------------------------------- coupons

@@ -122,14 +122,24 @@ class TrialStatusResponse(BaseModel):
 
 
 class TrialConvertRequest(StrictBody):
-    plan_id: int | str = Field(..., description="Plan id or slug of a paid subscription plan (GET /plans)")
+    plan_id: int | str = Field(..., description="Plan id or slug of a paid plan (GET /plans)")
+    success_url: str | None = Field(None, max_length=2048, description="Where Stripe sends the customer after paying")
+    cancel_url: str | None = Field(None, max_length=2048, description="Where Stripe sends a customer who gives up")
+
+    @field_validator("success_url", "cancel_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return CheckoutRequest._url(value)
 
 
 class TrialConvertResponse(BaseModel):
     success: bool = True
     message: str
-    new_plan: str
+    new_plan: str = Field(description="The plan the trial converts to once paid")
     plan_id: int
+    status: str = Field(description="pending_payment: nothing changes until Stripe reports the payment")
+    checkout_url: str | None = None
+    session_id: str | None = None
 
 
 # ---------------------------------------------------------------- coupons

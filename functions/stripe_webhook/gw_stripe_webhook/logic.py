@@ -15,6 +15,9 @@
   event comes before the payment's (Stripe does not order deliveries; the payment event may be in its retries) is kept
   on the payment item and applied when the payment is credited: each side writes its part, then reads the other's.
 - ``payment_intent.payment_failed`` is recorded (payment item + audit entry), no balance changes.
+- An auto top-up's PaymentIntent (metadata ``auto_topup``) also reports its result to ``autotopup.record_result``.
+- Subscriptions, invoices and saved cards: ``subscription_events.py``.
+- A handled event is checked first (``shapes.py``): one that cannot be used answers 400 before any read or write.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from typing import Any
 import stripe
 from botocore.exceptions import ClientError
 
-from gateway_common import audit, billing, coupons, db, ledger, referrals, trial_lifecycle, users
+from gateway_common import audit, autotopup, billing, coupons, db, ledger, referrals, trial_lifecycle, users
 from gateway_common.errors import BadRequest, ServiceUnavailable
 from gateway_common.observability import logger
 from gateway_common.secrets import get_secret
 from gateway_common.timeutil import iso_now, now_ts
 
+from . import shapes, subscription_events
+
 TOLERANCE_SECONDS = 300
-HANDLED = ("checkout.session.completed", "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded")
+HANDLED = tuple(shapes.OBJECT_OF)
 CENT = Decimal("0.01")
 
 
@@ -61,18 +66,41 @@ def handle(event: dict[str, Any]) -> str:
     event_id, kind = str(event["id"]), str(event["type"])
     if kind not in HANDLED:
         return "ignored"  # nothing to do, nothing to remember: no read, no marker
+    obj = shapes.check(event)  # 400 before any read or write when the event cannot be used
     if billing.get(f"EVENT#{event_id}", "EVENT") is not None:
         return "duplicate"
-    obj = event["data"].get("object") or {}
     if kind == "payment_intent.payment_failed":
-        return _payment_failed(event_id, obj)
-    if kind == "checkout.session.completed":
+        outcome = _payment_failed(event_id, obj)
+        return _topup_result(obj, outcome, succeeded=False)
+    if kind in ("invoice.paid", "invoice.payment_failed"):
+        return subscription_events.on_invoice(event_id, kind, obj)
+    if kind.startswith("customer.subscription."):
+        outcome = subscription_events.on_subscription(event_id, int(event["created"]), obj)
+    elif kind == "setup_intent.succeeded":
+        outcome = subscription_events.on_setup_succeeded(event_id, obj)
+    elif kind == "checkout.session.completed" and obj.get("mode") == "subscription":
+        outcome = subscription_events.on_subscription_checkout(event_id, obj)
+    elif kind == "checkout.session.completed" and obj.get("mode") == "setup":
+        outcome = "ignored"  # the saved card arrives with setup_intent.succeeded
+    elif kind == "checkout.session.completed":
         outcome = _checkout_completed(event_id, obj)
     elif kind == "payment_intent.succeeded":
-        outcome = _intent_succeeded(event_id, obj)
+        outcome = _topup_result(obj, _intent_succeeded(event_id, obj), succeeded=True)
     else:
         outcome = _refunded(event_id, obj)
     return _mark(event_id, kind, outcome)
+
+
+def _topup_result(intent: dict[str, Any], outcome: str, *, succeeded: bool) -> str:
+    """An auto top-up's PaymentIntent (metadata ``auto_topup`` = its crossing): re-arm, or count the failure."""
+    meta = intent.get("metadata") or {}
+    crossing, user_id = str(meta.get("auto_topup") or ""), meta.get("user_id")
+    if not crossing.isdigit() or not user_id or outcome in ("ignored_unknown_user", "duplicate"):
+        return outcome
+    error = intent.get("last_payment_error") or {}
+    autotopup.record_result(str(user_id), int(crossing), succeeded=succeeded,
+                            reason=str(error.get("message") or error.get("code") or ""))
+    return outcome
 
 
 APPLIED_OUTCOMES = frozenset({"credited", "refunded"})

@@ -12,7 +12,7 @@ router = APIRouter()
 
 
 @router.post("/api/stripe/webhook", response_model=WebhookResponse, tags=["payments"],
-             summary="Stripe events: checkout.session.completed, payment_intent.succeeded / payment_failed, charge.refunded")
+             summary="Stripe events: payments, refunds, subscriptions, invoices, saved cards (signed; each once)")
 async def stripe_webhook(
     request: Request, stripe_signature: str | None = Header(None, alias="Stripe-Signature")
 ) -> WebhookResponse:

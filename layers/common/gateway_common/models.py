@@ -35,6 +35,20 @@ class TrialInfo(BaseModel):
     status: Literal["active", "converted", "expired"] = "active"
 
 
+class AutoTopup(BaseModel):
+    """A user's auto top-up (see ``autotopup.py``): the saved card, the rule, and the crossing state machine."""
+
+    enabled: bool = False
+    threshold: Decimal = Decimal("0")
+    amount: Decimal = Decimal("0")
+    payment_method: str | None = None  # saved by a setup-mode Checkout (setup_intent.succeeded)
+    armed: bool = True  # the next settle below the threshold starts a top-up
+    crossing: int = 0  # number of the last crossing that started a top-up
+    pending: int | None = None  # the crossing whose PaymentIntent has not succeeded or failed yet
+    failures: int = 0  # failed top-ups in a row
+    disabled_reason: str | None = None
+
+
 class UserRecord(BaseModel):
     user_id: str
     username: str
@@ -52,6 +66,9 @@ class UserRecord(BaseModel):
     role_assigned_at: str | None = None
     rate_limit_override: RateLimitOverride | None = None
     trial: TrialInfo | None = None
+    stripe_customer_id: str | None = None
+    subscription_id: str | None = None  # the Stripe subscription whose state sets plan_id (see subscriptions.py)
+    auto_topup: AutoTopup | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .errors import NotFound
+from .errors import NotFound, ServiceUnavailable
+from .secrets import get_secret
 from .settings import get_settings
 
 BillingMode = Literal["prepaid", "ai_included", "byok"]
@@ -54,6 +55,16 @@ class Plan(BaseModel):
     features: list[str]
     public: bool = True
 
+    @property
+    def is_paid(self) -> bool:
+        """Bought as a Stripe subscription (a monthly price above zero)."""
+        return self.monthly_price > 0
+
+    @property
+    def price_setting(self) -> str:
+        """The setting naming this plan's Stripe Price id: an env var locally, ``<NAME>_PARAM`` (SSM) in AWS."""
+        return "STRIPE_PRICE_" + self.slug.upper()
+
 
 class Catalog(BaseModel):
     plans: list[Plan]
@@ -90,3 +101,35 @@ def endpoint_limits(route: str) -> dict[str, int]:
     limits.update(catalog().endpoint_limits.get(route, {}))
     limits.update(get_settings().endpoint_limits_override.get(route, {}))
     return limits
+
+
+def stripe_price_id(plan: Plan) -> str | None:
+    """The Stripe Price id configured for a plan on this deployment (None when not configured)."""
+    if not plan.is_paid:
+        return None
+    try:
+        return get_secret(plan.price_setting)
+    except Exception:  # noqa: BLE001 - an SSM parameter named but absent is "not configured", never a 500
+        from .observability import logger
+
+        logger.warning("stripe price parameter unreadable", extra={"setting": plan.price_setting})
+        return None
+
+
+def require_price_id(plan: Plan) -> str:
+    price = stripe_price_id(plan)
+    if not price:
+        raise ServiceUnavailable(
+            f"The {plan.display_name} plan cannot be bought on this deployment: its Stripe Price id setting "
+            f"{plan.price_setting} ({plan.price_setting}_PARAM in AWS) is not configured",
+            code="plan_price_not_configured",
+        )
+    return price
+
+
+def plan_for_price(price_id: str) -> Plan | None:
+    """The paid plan whose configured Stripe Price is ``price_id``."""
+    for plan in catalog().plans:
+        if plan.is_paid and stripe_price_id(plan) == price_id:
+            return plan
+    return None

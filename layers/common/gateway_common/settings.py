@@ -43,6 +43,10 @@ class Settings(BaseModel):
     usd_to_eur: Decimal = Field(default=Decimal("0.92"), gt=0)
     upstream_timeout_seconds: float = Field(default=120.0, gt=0)
     upstream_backoff_seconds: float = Field(default=0.25, ge=0)
+    # Subscriptions: how long a past_due subscription keeps its plan before the account drops to Free, and where
+    # Stripe's hosted pages (Checkout, customer portal) send the customer back to when the request names no URL.
+    past_due_grace_days: float = Field(default=3.0, ge=0, le=60)
+    billing_return_url: str = "http://localhost:8000/"
 
     @property
     def is_local(self) -> bool:
@@ -79,4 +83,6 @@ def get_settings() -> Settings:
         usd_to_eur=Decimal(os.environ.get("USD_TO_EUR_RATE", "0.92")),
         upstream_timeout_seconds=float(os.environ.get("UPSTREAM_TIMEOUT_SECONDS", "120")),
         upstream_backoff_seconds=float(os.environ.get("UPSTREAM_BACKOFF_SECONDS", "0.25")),
+        past_due_grace_days=float(os.environ.get("PAST_DUE_GRACE_DAYS", "3")),
+        billing_return_url=os.environ.get("BILLING_RETURN_URL") or "http://localhost:8000/",
     )

@@ -4,7 +4,8 @@ A trial (seed 000): 3 days, 10.00 credits, 1000 AI requests. The credits are the
 so a user can never receive them twice. While the trial is active, ``trials.admission_steps`` counts its requests and
 refuses AI calls after its end (402, "trial ended"). The scheduled job closes trials past their end: it removes the
 trial credits not spent (ledger entry ``trial:<user_id>:expired``, never more than the available balance) and marks the
-trial ``expired``; credits bought with money stay. Converting keeps the remaining trial credits.
+trial ``expired``; credits bought with money stay. A trial converts only through payment (a Stripe subscription
+becoming active, see ``subscriptions.py``); a converted trial keeps the trial credits it has.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from .dynamo_types import serialize
 from .errors import BadRequest, Conflict
 from .models import TrialInfo, UserRecord
 from .observability import logger
-from .plans import Plan
 from .timeutil import iso, iso_now, now_ts
 
 TRIAL_DAYS = 3
@@ -127,38 +127,15 @@ def status(user: UserRecord) -> dict[str, Any] | None:
     }
 
 
-def convert(user: UserRecord, plan_ref: int | str, *, meta: dict[str, str | None]) -> Plan:
-    plan = plans.get_plan(plan_ref)
-    if not plan.public or plan.plan_type != "subscription":
-        paid = ", ".join(f"{p.id} ({p.plan_name})" for p in plans.all_plans() if p.public and p.plan_type == "subscription")
-        raise BadRequest(f"Plan '{plan_ref}' is not a paid subscription plan; choose one of: {paid}")
+def check_convertible(user: UserRecord) -> TrialInfo:
+    """The trial a conversion would convert. Converting itself happens only through payment: the subscription bought
+    for it becomes active (``subscriptions.reconcile`` marks the trial converted and keeps its credits)."""
     trial = user.trial
     if trial is None:
         raise BadRequest("You have no trial to convert: start one with POST /trials/start")
     if trial.status == "converted":
         raise Conflict("Your trial was already converted", code="trial_already_converted")
-    now = iso_now()
-    try:
-        db.client().transact_write_items(TransactItems=[
-            {"Update": {
-                "TableName": db.table_name(users.USERS), "Key": {"user_id": {"S": user.user_id}},
-                "UpdateExpression": "SET plan_id = :p, plan_started_at = :now, subscription_status = :active, trial.#st = :conv",
-                "ConditionExpression": "trial.trial_id = :tid AND trial.#st <> :conv",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":p": {"N": str(plan.id)}, ":now": {"S": now}, ":active": {"S": "active"},
-                                              ":conv": {"S": "converted"}, ":tid": {"S": trial.trial_id}},
-            }},
-            {"Delete": {"TableName": db.table_name(billing.BILLING), "Key": _schedule_pk(user.user_id)}},
-            audit.transaction_put(
-                user_id=user.user_id, action="trial_converted", resource_type="trial", resource_id=trial.trial_id,
-                details={"plan_id": plan.id, "plan_name": plan.plan_name, "previous_plan_id": user.plan_id}, **meta,
-            ),
-        ])
-    except ClientError as exc:
-        if db.cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
-            raise Conflict("Your trial was already converted", code="trial_already_converted") from None
-        raise
-    return plan
+    return trial
 
 
 def expire_due(now: float | None = None) -> list[str]:
