@@ -80,7 +80,9 @@ def test_openai_sse_is_relayed_with_usage_in_the_last_chunk(client, payer, provi
     assert events[-1] == "[DONE]"
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in events[:-1] if c["choices"])
     assert text == "Hello!"
-    assert events[-2]["choices"] == [] and events[-2]["usage"] == {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+    usage = events[-2]["usage"]
+    assert events[-2]["choices"] == [] and (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]) == (10, 3, 13)
+    assert Decimal(str(usage["cost"])) == 10 * MINI_PROMPT + 3 * MINI_COMPLETION  # the charge, on the stream itself
     assert all(e["model"] == "openai/gpt-4o-mini" for e in events[:-1])
     record = only_usage(payer["user_id"])
     assert record["stream"] is True and record["completion_tokens"] == 3 and record["estimated"] is False
@@ -129,7 +131,8 @@ def test_anthropic_sse_events_become_openai_chunks(client, payer, providers):
     chunks = [e for e in events[:-1] if e["choices"]]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "Hello there"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-    assert events[-2]["usage"] == {"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}
+    assert {k: events[-2]["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")} == {
+        "prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}
     assert only_usage(payer["user_id"])["cost"] == 25 * Decimal("0.0000008") + 15 * Decimal("0.000004")
 
 

@@ -12,7 +12,7 @@ import respx
 from gateway_common import account_state, admission, auth, db, metering, timeutil, users
 from gateway_common.providers.base import Usage
 from gateway_common.usage import UsageRecord, recent_for_user
-from gw_chat import logic
+from gw_chat import logic, streaming
 from tests.helpers import assert_error, bearer
 
 from .conftest import make_payer
@@ -162,7 +162,7 @@ def test_a_client_that_leaves_mid_stream_is_billed_for_what_it_received(payer, p
             mock.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["one ", "two ", "three ", "four"])))
             call = logic.begin(caller, endpoint="/v1/chat/completions", body={**BODY, "stream": True})
             target, first, iterator = await logic.open_stream(call)
-            events = logic.sse(call, target, first, iterator)
+            events = streaming.chat_sse(streaming.Relay(call, target, first, iterator))
             await events.__anext__()  # role chunk
             await events.__anext__()  # "one "
             await events.aclose()     # the client disconnects

@@ -18,6 +18,14 @@ from gateway_common.providers.config import PROVIDERS
 from gateway_common.timeutil import iso_now
 
 
+def _price(value: Any) -> Decimal | None:
+    """A cache price as OpenRouter gives it (a decimal string), None when absent or negative (unknown)."""
+    if value in (None, ""):
+        return None
+    price = Decimal(str(value))
+    return price if price >= 0 else None
+
+
 def _from_openrouter(raw: dict[str, Any], existing: ModelEntry | None) -> ModelEntry | None:
     try:
         pricing = raw.get("pricing") or {}
@@ -28,7 +36,9 @@ def _from_openrouter(raw: dict[str, Any], existing: ModelEntry | None) -> ModelE
             pricing=catalog.Pricing(prompt=Decimal(str(pricing.get("prompt", "0"))),
                                     completion=Decimal(str(pricing.get("completion", "0"))),
                                     request=Decimal(str(pricing.get("request", "0") or "0")),
-                                    image=Decimal(str(pricing.get("image", "0") or "0"))),
+                                    image=Decimal(str(pricing.get("image", "0") or "0")),
+                                    input_cache_read=_price(pricing.get("input_cache_read")),
+                                    input_cache_write=_price(pricing.get("input_cache_write"))),
             top_provider=catalog.TopProvider(context_length=top.get("context_length"),
                                              max_completion_tokens=top.get("max_completion_tokens"),
                                              is_moderated=bool(top.get("is_moderated"))),
@@ -39,7 +49,7 @@ def _from_openrouter(raw: dict[str, Any], existing: ModelEntry | None) -> ModelE
         return None
     if entry.pricing.prompt < 0 or entry.pricing.completion < 0:  # OpenRouter marks variable-price routers with -1
         return None
-    if existing is not None and existing.is_image:
+    if existing is not None and (existing.is_image or existing.is_embedding):
         return None
     return entry
 

@@ -9,7 +9,6 @@ DynamoDB unless ``?session_id=`` asks for history to be written.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -17,21 +16,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import anyio
 from starlette.concurrency import run_in_threadpool
 
 from gateway_common import admission, autotopup, catalog, metering, output_cap, trials
 from gateway_common.auth import Caller
 from gateway_common.catalog import ModelEntry
 from gateway_common.errors import BadRequest, Forbidden, GatewayError
-from gateway_common.observability import logger
 from gateway_common.parallel import Step
 from gateway_common.providers import routing
-from gateway_common.providers.base import StreamBroken, Usage, estimate_prompt_tokens, estimate_text_tokens, message_text
+from gateway_common.providers.base import Usage, estimate_prompt_tokens, estimate_text_tokens, message_text
 from gateway_common.providers.routing import Target
 from gateway_common.usage import UsageRecord
 
-from . import idempotency, sessions
+from . import idempotency, sessions, shapes
 
 T = TypeVar("T")
 
@@ -59,7 +56,7 @@ class Call:
         return self.entry.id
 
 
-def _prompt_estimate(call: Call) -> int:
+def prompt_estimate(call: Call) -> int:
     return estimate_prompt_tokens(call.body["messages"], call.body)
 
 
@@ -158,7 +155,8 @@ def finish(
     elif call.images:
         cost = catalog.image_cost(call.entry, call.images, currency)
     else:
-        cost = catalog.token_cost(call.entry, usage.prompt_tokens, usage.completion_tokens, currency)
+        cost = catalog.token_cost(call.entry, usage.prompt_tokens, usage.completion_tokens, currency,
+                                  cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens)
     record = UsageRecord(
         user_id=call.caller.user_id, request_id=call.request_id, key_id=call.caller.key.key_id, plan_id=call.caller.plan.id,
         endpoint=call.endpoint, model=call.model, provider=target.provider if target else "none",
@@ -212,16 +210,12 @@ async def _settle_on_failure(call: Call, upstream: Awaitable[T]) -> T:
 async def complete(call: Call) -> tuple[Target, dict[str, Any], Decimal]:
     """A non-streaming completion: upstream call, settle, the OpenAI chat.completion body."""
     target, completion = await _settle_on_failure(call, routing.complete(call.targets, call.body))
-    body = completion.body
-    body["model"] = call.model
+    body = shapes.conform_completion(completion.body, call.model)
     usage = completion.usage
     text = message_text(((body.get("choices") or [{}])[0].get("message") or {}).get("content"))
     if usage.estimated:
-        usage = Usage(_prompt_estimate(call), estimate_text_tokens(text), usage.provider_cost, True)
-        body["usage"] = usage.as_openai()
-    elif "usage" in body:
-        body["usage"] = {**(body.get("usage") or {}), **usage.as_openai()}
-        body["usage"].pop("cost", None)
+        usage = Usage(prompt_estimate(call), estimate_text_tokens(text), usage.provider_cost, True)
+    body["usage"] = usage.as_openai()
     cost = await run_in_threadpool(finish, call, target=target, usage=usage, status="success", http_status=200,
                                    response=body, assistant_text=text)
     return target, body, cost
@@ -238,79 +232,14 @@ async def open_stream(call: Call) -> tuple[Target, dict[str, Any], AsyncIterator
     return await _settle_on_failure(call, routing.open_stream(call.targets, call.body))
 
 
-def _sse(data: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
-
-
-async def sse(
-    call: Call, target: Target, first: dict[str, Any], iterator: AsyncIterator[dict[str, Any]]
-) -> AsyncIterator[bytes]:
-    """Relay the stream as OpenAI SSE; settle at the end whatever happens (a client that leaves is billed for what
-    was produced; a broken upstream gets an error event before the stream ends)."""
-    text: list[str] = []
-    usage: Usage | None = None
-    status = "partial"
-    http_status = 200
-    chunk_id = first.get("id", "chatcmpl-" + call.request_id)
-    created = first.get("created", int(time.time()))
-    try:
-        chunk: dict[str, Any] | None = first
-        while chunk is not None:
-            raw_usage = chunk.get("usage")
-            if isinstance(raw_usage, dict) and "prompt_tokens" in raw_usage:
-                cost = raw_usage.get("cost")
-                usage = Usage(int(raw_usage.get("prompt_tokens") or 0), int(raw_usage.get("completion_tokens") or 0),
-                              Decimal(str(cost)) if cost is not None else None)
-            for choice in chunk.get("choices") or []:
-                piece = (choice.get("delta") or {}).get("content")
-                if isinstance(piece, str):
-                    text.append(piece)
-            if chunk.get("choices"):
-                chunk.pop("usage", None)
-                chunk["model"] = call.model
-                yield _sse(chunk)
-            chunk = await anext(iterator, None)
-        if usage is None:
-            usage = Usage(_prompt_estimate(call), estimate_text_tokens("".join(text)), None, True)
-        if call.include_usage:
-            yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": call.model,
-                        "choices": [], "usage": usage.as_openai()})
-        yield b"data: [DONE]\n\n"
-        status = "success"
-    except StreamBroken as exc:
-        http_status = 502
-        if usage is None and exc.prompt_tokens:  # the provider counted the prompt before breaking: bill its count
-            usage = Usage(exc.prompt_tokens, estimate_text_tokens("".join(text)), None, True)
-        logger.warning("upstream stream broke", extra={"provider": target.provider})
-        yield _sse({"error": {"message": f"The upstream stream broke before the end: {exc.message}",
-                              "type": "api_error", "code": "upstream_stream_broken"}})
-    finally:
-        with anyio.CancelScope(shield=True):
-            if usage is None:  # cut short (client gone or upstream broken): bill what was produced, estimated
-                usage = Usage(_prompt_estimate(call), estimate_text_tokens("".join(text)), None, True)
-            try:
-                await iterator.aclose()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - closing a broken upstream must not prevent settling
-                logger.debug("closing upstream stream failed")
-            response = None
-            if status == "success":
-                response = {"id": chunk_id, "object": "chat.completion", "created": created, "model": call.model,
-                            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
-                                         "finish_reason": "stop"}], "usage": usage.as_openai()}
-            await run_in_threadpool(finish, call, target=target, usage=usage, status=status, http_status=http_status,
-                                    response=response, assistant_text="".join(text))
-
-
-def replay_chunks(stored: dict[str, Any], include_usage: bool) -> list[bytes]:
-    """A stored completion replayed as a stream (Idempotency-Key on a streaming request)."""
-    base = {"id": stored.get("id"), "object": "chat.completion.chunk", "created": stored.get("created"),
-            "model": stored.get("model")}
-    choice = (stored.get("choices") or [{}])[0]
-    content = (choice.get("message") or {}).get("content") or ""
-    delta = {"role": "assistant", "content": content}
-    out = [_sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
-           _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason", "stop")}]})]
-    if include_usage and stored.get("usage"):
-        out.append(_sse({**base, "choices": [], "usage": stored["usage"]}))
-    out.append(b"data: [DONE]\n\n")
-    return out
+def license_model(provider: str, model: str) -> str:
+    """/api/chat names a provider and the provider's model; find the catalog id."""
+    models = catalog.models()
+    direct = f"{provider}/{model}"
+    if direct in models:
+        return direct
+    for entry in models.values():
+        if entry.provider == provider and (entry.id.split("/", 1)[1] == model or any(r.model == model for r in entry.routes)):
+            return entry.id
+    known = sorted(e.id.split("/", 1)[1] for e in models.values() if e.provider == provider and not e.is_image)
+    raise BadRequest(f"Unknown {provider} model '{model}': one of {', '.join(known)}", code="model_not_found")

@@ -15,7 +15,7 @@ from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
 from gateway_common.web import authorized, client_ip, route_name
 
-from . import idempotency, logic, responses_api, sessions
+from . import idempotency, logic, responses_api, sessions, streaming
 from .schemas import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -36,7 +36,7 @@ from .schemas import (
 )
 
 router = APIRouter()
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = streaming.SSE_HEADERS
 
 
 async def _admit(request: Request, caller: Caller, **kwargs: Any) -> logic.Call:
@@ -69,12 +69,13 @@ async def chat_completions(
         headers = {"Idempotent-Replayed": "true"}
         if body.stream:
             include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(iter(logic.replay_chunks(replay.response, include)), media_type="text/event-stream",
+            return StreamingResponse(iter(streaming.replay_chunks(replay.response, include)), media_type="text/event-stream",
                                      headers={**SSE_HEADERS, **headers})
         return JSONResponse(replay.response, headers=headers)
     if call.stream:
         target, first, iterator = await logic.open_stream(call)
-        return StreamingResponse(logic.sse(call, target, first, iterator), media_type="text/event-stream",
+        relay = streaming.Relay(call, target, first, iterator)
+        return StreamingResponse(streaming.chat_sse(relay), media_type="text/event-stream",
                                  headers={**SSE_HEADERS, **logic.gateway_headers(call, target)})
     target, completion, cost = await logic.complete(call)
     return JSONResponse(completion, headers=logic.gateway_headers(call, target, cost))

@@ -30,10 +30,15 @@ OVERLAY_TTL_SECONDS = 300.0
 
 
 class Pricing(BaseModel):
+    """USD per token (per image, per request). ``input_cache_read`` / ``input_cache_write``: OpenRouter's names for the
+    price of a prompt token read from / written to the provider's prompt cache (absent: the prompt price)."""
+
     prompt: Decimal = Decimal("0")
     completion: Decimal = Decimal("0")
     request: Decimal = Decimal("0")
     image: Decimal = Decimal("0")
+    input_cache_read: Decimal | None = None
+    input_cache_write: Decimal | None = None
 
 
 class TopProvider(BaseModel):
@@ -57,10 +62,15 @@ class ModelEntry(BaseModel):
     top_provider: TopProvider = Field(default_factory=TopProvider)
     architecture: dict[str, Any] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
+    dimensions: int | None = None  # embedding models: the length of a vector
 
     @property
     def is_image(self) -> bool:
         return str(self.architecture.get("modality", "")).endswith("->image")
+
+    @property
+    def is_embedding(self) -> bool:
+        return str(self.architecture.get("modality", "")).endswith("->embedding")
 
     def max_output(self) -> int:
         limit = self.top_provider.max_completion_tokens or 4096
@@ -170,11 +180,22 @@ def providers() -> list[ProviderInfo]:
 
 
 def get_model(model_id: str) -> ModelEntry:
-    entry = models().get(model_id)
+    """A catalog model by its ``vendor/model`` id, or by its bare name (``gpt-4o-mini``) or a route's own model id
+    (``claude-3-5-haiku-20241022``, what Anthropic clients send) when exactly one model has it; two or more: a 400
+    listing them."""
+    every = models()
+    entry = every.get(model_id)
+    if entry is None and model_id:
+        candidates = sorted(m.id for m in every.values()
+                            if m.id.split("/", 1)[-1] == model_id or any(r.model == model_id for r in m.routes))
+        if len(candidates) > 1:
+            raise BadRequest(f"Model '{model_id}' is ambiguous: it names {', '.join(candidates)}; use one of these ids",
+                             code="model_ambiguous", param="model")
+        entry = every[candidates[0]] if candidates else None
     if entry is None:
         raise BadRequest(
             f"Unknown model '{model_id}': use a 'vendor/model' id from GET /v1/models (e.g. 'openai/gpt-4o-mini')",
-            code="model_not_found",
+            code="model_not_found", param="model",
         )
     return entry
 
@@ -191,8 +212,18 @@ def usd_rate(currency: str) -> Decimal:
     raise BadRequest(f"Unsupported currency '{currency}'")
 
 
-def token_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int, currency: str = "usd") -> Decimal:
-    usd = entry.pricing.prompt * prompt_tokens + entry.pricing.completion * completion_tokens + entry.pricing.request
+def token_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int, currency: str = "usd", *,
+               cached_tokens: int = 0, cache_write_tokens: int = 0) -> Decimal:
+    """Exact cost. ``prompt_tokens`` counts every input token (OpenAI's meaning); of them, ``cached_tokens`` were read
+    from the provider's prompt cache and ``cache_write_tokens`` written to it, each priced at its catalog cache price
+    (the prompt price when the catalog has none). A count above the prompt is clamped: never a negative charge."""
+    pricing = entry.pricing
+    cached = min(max(cached_tokens, 0), prompt_tokens)
+    written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
+    read_price = pricing.prompt if pricing.input_cache_read is None else pricing.input_cache_read
+    write_price = pricing.prompt if pricing.input_cache_write is None else pricing.input_cache_write
+    usd = (pricing.prompt * (prompt_tokens - cached - written) + read_price * cached + write_price * written
+           + pricing.completion * completion_tokens + pricing.request)
     return usd * usd_rate(currency)
 
 

@@ -1,7 +1,8 @@
 """Domain errors, raised deep in logic and turned into the one error envelope at the HTTP edge.
 
 Envelope: ``{"detail", "status_code", "timestamp"}`` (the seed's format) plus an OpenAI-style
-``"error": {"message", "type", "code"}`` so OpenAI SDKs raise the matching exception class.
+``"error": {"message", "type", "param", "code"}`` (OpenAI's Error schema: ``param`` names the request field at fault,
+or is null) so OpenAI SDKs raise the matching exception class.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ class GatewayError(Exception):
     error_type = "api_error"
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.param = param
         if code:
             self.code = code
         self.headers = headers or {}
@@ -91,11 +94,12 @@ ERROR_TYPES_BY_STATUS = {
 }
 
 
-def envelope(status_code: int, message: str, *, error_type: str | None = None, code: str | None = None) -> dict[str, Any]:
+def envelope(status_code: int, message: str, *, error_type: str | None = None, code: str | None = None,
+             param: str | None = None) -> dict[str, Any]:
     default_type, default_code = ERROR_TYPES_BY_STATUS.get(status_code, ("api_error", "internal_error"))
     return {
         "detail": message,
         "status_code": status_code,
         "timestamp": iso_now(),
-        "error": {"message": message, "type": error_type or default_type, "code": code or default_code},
+        "error": {"message": message, "type": error_type or default_type, "param": param, "code": code or default_code},
     }

@@ -39,9 +39,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(status_code: int, message: str, *, error_type: str | None = None, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
     return JSONResponse(
-        envelope(status_code, message, error_type=error_type, code=code), status_code=status_code, headers=headers
+        envelope(status_code, message, error_type=error_type, code=code, param=param), status_code=status_code,
+        headers=headers,
     )
 
 
@@ -71,12 +72,15 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return error_response(exc.status_code, exc.message, error_type=exc.error_type, code=exc.code, headers=exc.headers)
+    return error_response(exc.status_code, exc.message, error_type=exc.error_type, code=exc.code, headers=exc.headers,
+                          param=exc.param)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(400, _validation_message(exc))
+    first = exc.errors()[0].get("loc", ()) if exc.errors() else ()
+    param = _field_path(first[1:]) if first and first[0] == "body" and len(first) > 1 else None
+    return error_response(400, _validation_message(exc), param=param)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

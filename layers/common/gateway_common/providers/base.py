@@ -15,18 +15,42 @@ if TYPE_CHECKING:
 
 @dataclass
 class Usage:
+    """Token counts in OpenAI's meaning: ``prompt_tokens`` is every input token, of which ``cached_tokens`` were read
+    from the provider's prompt cache and ``cache_write_tokens`` written to it (Anthropic's cache_read_input_tokens /
+    cache_creation_input_tokens, which Anthropic counts apart from its input_tokens)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     provider_cost: Decimal | None = None  # what the provider says it charged (OpenRouter usage.cost), USD
     estimated: bool = False
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def as_openai(self) -> dict[str, int]:
+    def as_openai(self) -> dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens}
+                "total_tokens": self.total_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "cache_write_tokens": self.cache_write_tokens},
+                "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens}}
+
+    @classmethod
+    def from_openai(cls, raw: Any) -> Usage | None:
+        """An OpenAI usage object (with OpenRouter's ``cost``), None when it has no counts."""
+        if not isinstance(raw, dict) or "prompt_tokens" not in raw:
+            return None
+        cost = raw.get("cost")
+        prompt_details = raw.get("prompt_tokens_details") or {}
+        completion_details = raw.get("completion_tokens_details") or {}
+        return cls(prompt_tokens=int(raw.get("prompt_tokens") or 0),
+                   completion_tokens=int(raw.get("completion_tokens") or 0),
+                   provider_cost=Decimal(str(cost)) if cost is not None else None,
+                   cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+                   cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+                   reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0))
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,14 +14,7 @@ from .http import client
 
 
 def _usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, dict) or "prompt_tokens" not in raw:
-        return None
-    cost = raw.get("cost")
-    return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        provider_cost=Decimal(str(cost)) if cost is not None else None,
-    )
+    return Usage.from_openai(raw)
 
 
 def _transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
