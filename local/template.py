@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -64,12 +65,18 @@ class FunctionDef:
         return f"{self.module}.handler" if self.handler.endswith(".sh") else self.handler
 
 
+def fastapi_path(path: str) -> str:
+    """API Gateway's greedy parameter ``{name+}`` (it matches slashes: model ids are ``vendor/model``) is FastAPI's
+    ``{name:path}``."""
+    return re.sub(r"\{(\w+)\+\}", r"{\1:path}", path)
+
+
 def functions() -> list[FunctionDef]:
     out = []
     for name, res in resources("AWS::Serverless::Function").items():
         props = res["Properties"]
         routes = tuple(
-            (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+            (event["Properties"]["Method"].upper(), fastapi_path(event["Properties"]["Path"]))
             for event in (props.get("Events") or {}).values()
             if event["Type"] == "Api"
         )

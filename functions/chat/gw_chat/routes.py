@@ -15,12 +15,13 @@ from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
 from gateway_common.web import authorized, client_ip, route_name
 
-from . import idempotency, logic, responses_api, sessions, streaming
+from . import idempotency, logic, responses_api, responses_flow, responses_store, sessions, streaming
 from .schemas import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     CreateSessionRequest,
     CreateSessionResponse,
+    DeletedResponse,
     ImageGenerateResponse,
     ImageRequest,
     LicenseChatRequest,
@@ -82,12 +83,36 @@ async def chat_completions(
 
 
 @router.post("/v1/responses", response_model=ResponsesResponse, tags=["chat"],
-             summary="OpenAI Responses API (returns the real Response object plus output_text)")
-async def responses(body: ResponsesRequest, request: Request, caller: Caller = authorized("chat", limit="none")) -> JSONResponse:
+             summary="OpenAI Responses API (the real Response object plus output_text; SSE events with stream=true)",
+             responses={200: {"content": {"text/event-stream": {}}}})
+async def responses(body: ResponsesRequest, request: Request, caller: Caller = authorized("chat", limit="none")) -> Any:
     raw = body.model_dump(exclude_none=True)
-    call = await _admit(request, caller, endpoint="/v1/responses", body=responses_api.to_chat_body(raw))
-    target, completion, cost = await logic.complete(call)
-    return JSONResponse(responses_api.to_response(completion, raw, call.model), headers=logic.gateway_headers(call, target, cost))
+    raw["store"] = body.store
+    history = None
+    if body.previous_response_id:
+        history = await run_in_threadpool(responses_store.conversation, caller.user_id, body.previous_response_id)
+    translated = responses_api.to_chat_body(raw, history)
+    call = await _admit(request, caller, endpoint="/v1/responses", body=translated.chat)
+    if call.stream:
+        target, first, iterator = await logic.open_stream(call)
+        relay = streaming.Relay(call, target, first, iterator)
+        return StreamingResponse(responses_flow.sse(relay, raw, translated), media_type="text/event-stream",
+                                 headers={**SSE_HEADERS, **logic.gateway_headers(call, target)})
+    target, response, cost = await responses_flow.create(call, raw, translated)
+    return JSONResponse(response, headers=logic.gateway_headers(call, target, cost))
+
+
+@router.get("/v1/responses/{response_id}", response_model=ResponsesResponse, tags=["chat"],
+            summary="A stored response of yours (store=true, kept 30 days)")
+def get_response(response_id: str, caller: Caller = authorized("chat")) -> JSONResponse:
+    return JSONResponse(responses_store.get(caller.user_id, response_id))
+
+
+@router.delete("/v1/responses/{response_id}", response_model=DeletedResponse, tags=["chat"],
+               summary="Delete a stored response of yours")
+def delete_response(response_id: str, caller: Caller = authorized("chat")) -> DeletedResponse:
+    responses_store.delete(caller.user_id, response_id)
+    return DeletedResponse(id=response_id)
 
 
 async def _images(body: ImageRequest, request: Request, caller: Caller) -> tuple[logic.Call, Any, dict[str, Any], Any]:

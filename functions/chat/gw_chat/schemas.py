@@ -93,13 +93,12 @@ class ResponsesRequest(StrictBody):
     response_format: dict[str, Any] | None = None
     text: TextFormat | None = None
     stream: bool = False
-
-    @field_validator("stream")
-    @classmethod
-    def _no_stream(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("streaming is not supported on /v1/responses yet: use /v1/chat/completions with stream=true")
-        return value
+    store: bool = Field(True, description="keep the response 30 days for GET /v1/responses/{id} and previous_response_id")
+    previous_response_id: str | None = Field(None, max_length=200)
+    metadata: dict[str, str] | None = Field(None, max_length=16)
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
 
 
 class ResponsesResponse(BaseModel):
@@ -112,6 +111,12 @@ class ResponsesResponse(BaseModel):
     output: list[dict[str, Any]]
     output_text: str
     usage: dict[str, Any]
+
+
+class DeletedResponse(BaseModel):
+    id: str
+    object: str = "response"
+    deleted: bool = True
 
 
 class ImageRequest(StrictBody):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway_common import catalog
 from gateway_common.catalog import ModelEntry
-from gateway_common.errors import BadRequest
+from gateway_common.errors import BadRequest, NotFound
 from gateway_common.providers.config import GATEWAYS, PROVIDERS
 
 GATEWAY_CHOICES = (*GATEWAYS, "all")
@@ -12,6 +12,17 @@ GATEWAY_CHOICES = (*GATEWAYS, "all")
 
 def gateways_of(entry: ModelEntry) -> list[str]:
     return sorted({r.provider for r in entry.routes})
+
+
+def get_model(model_id: str) -> ModelEntry:
+    """A catalog model by id (or an unambiguous bare name); an unknown one is a 404, as OpenAI answers."""
+    try:
+        return catalog.get_model(model_id)
+    except BadRequest as exc:
+        if exc.code != "model_not_found":
+            raise
+        raise NotFound(f"The model '{model_id}' does not exist: GET /v1/models lists them", code="model_not_found",
+                       param="model") from None
 
 
 def list_models(provider: str | None) -> list[ModelEntry]:

@@ -20,6 +20,14 @@ def openai_models(caller: Caller = authorized("models")) -> OpenAIModelList:
     return OpenAIModelList(data=[OpenAIModel(id=e.id, created=CATALOG_EPOCH, owned_by=e.provider) for e in logic.list_models(None)])
 
 
+@router.get("/v1/models/{model_id:path}", response_model=OpenAIModel, tags=["models"],
+            summary="One model in OpenAI's format (ids contain a slash: /v1/models/openai/gpt-4o-mini)")
+def openai_model(model_id: str, caller: Caller = authorized("models")) -> OpenAIModel:
+    del caller
+    entry = logic.get_model(model_id)
+    return OpenAIModel(id=entry.id, created=CATALOG_EPOCH, owned_by=entry.provider)
+
+
 @router.get("/models", response_model=ModelList, tags=["models"], summary="Available models (public)")
 def models(
     provider: str | None = Query(None, description="a vendor (openai, anthropic, …) or a gateway (openrouter, portkey, …)"),

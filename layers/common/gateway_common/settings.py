@@ -29,6 +29,7 @@ TABLE_ENV = {
     "ReservationsTable": "RESERVATIONS_TABLE",
     "ChatSessionsTable": "CHAT_SESSIONS_TABLE",
     "CatalogTable": "CATALOG_TABLE",
+    "ResponsesTable": "RESPONSES_TABLE",
 }
 
 
