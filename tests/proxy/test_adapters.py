@@ -14,7 +14,15 @@ from gateway_common import db, metering, users
 from gateway_common.usage import recent_for_user
 from tests.helpers import assert_error, bearer
 
-from .wire import anthropic_message, anthropic_sse, openai_completion, openai_sse, sse_events
+from .wire import (
+    anthropic_message,
+    anthropic_sse,
+    anthropic_tool_message,
+    anthropic_tool_sse,
+    openai_completion,
+    openai_sse,
+    sse_events,
+)
 
 OPENAI = "https://api.openai.com/v1/chat/completions"
 OPENROUTER = "https://openrouter.ai/api/v1/chat/completions"
@@ -81,7 +89,8 @@ def test_openai_sse_is_relayed_with_usage_in_the_last_chunk(client, payer, provi
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in events[:-1] if c["choices"])
     assert text == "Hello!"
     usage = events[-2]["usage"]
-    assert events[-2]["choices"] == [] and (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]) == (10, 3, 13)
+    assert events[-2]["choices"] == []
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]) == (10, 3, 13)
     assert Decimal(str(usage["cost"])) == 10 * MINI_PROMPT + 3 * MINI_COMPLETION  # the charge, on the stream itself
     assert all(e["model"] == "openai/gpt-4o-mini" for e in events[:-1])
     record = only_usage(payer["user_id"])
@@ -398,24 +407,101 @@ def test_responses_input_images_reach_the_provider(client, payer, providers):
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "auto"}}]}]
 
 
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+
+
 @respx.mock
-def test_tool_calls_skip_the_anthropic_route_instead_of_losing_their_tools(client, payer, providers):
-    anthropic_route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
-    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="tool-aware")))
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}}}]
-    body = {"model": "anthropic/claude-3.5-haiku", "tools": tools, "messages": [{"role": "user", "content": "Weather?"}]}
-    for stream in (False, True):
-        if stream:
-            openrouter.mock(return_value=httpx.Response(200, content=openai_sse(["tool-aware"])))
-        response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={**body, "stream": stream})
-        assert response.status_code == 200 and response.headers["x-gateway-provider"] == "openrouter"
-        assert "tool-aware" in response.text
-    assert anthropic_route.call_count == 0 and json.loads(openrouter.calls.last.request.content)["tools"] == tools
-
-
-def test_tool_calls_with_only_anthropic_configured_are_a_clear_502(client, payer, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+def test_anthropic_tools_translated_both_ways(client, payer, providers):
+    """tools/tool_choice/tool calls/tool results reach Claude as tools/tool_use/tool_result; tool_use comes back as
+    OpenAI tool_calls with JSON arguments."""
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_tool_message()))
     response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
-        "model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}],
-        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
-    assert_error(response, 502, "tool calling is not translated to Anthropic's Messages API")
+        "model": "anthropic/claude-3.5-haiku", "tools": [WEATHER], "tool_choice": "required", "parallel_tool_calls": False,
+        "messages": [
+            {"role": "user", "content": "Weather in Paris, then Rome?"},
+            {"role": "assistant", "content": "Checking Paris.", "tool_calls": [
+                {"id": "toolu_prev", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "toolu_prev", "content": "18C, sunny"},
+        ]})
+    assert response.status_code == 200, response.text
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["tools"] == [{"name": "get_weather", "description": "Weather of a city",
+                              "input_schema": WEATHER["function"]["parameters"]}]
+    assert sent["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert sent["messages"][1] == {"role": "assistant", "content": [
+        {"type": "text", "text": "Checking Paris."},
+        {"type": "tool_use", "id": "toolu_prev", "name": "get_weather", "input": {"city": "Paris"}}]}
+    assert sent["messages"][2] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_prev", "content": "18C, sunny"}]}
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    assert choice["message"]["tool_calls"] == [{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
+                                                "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]
+
+
+@respx.mock
+def test_anthropic_streamed_tool_call_arguments_become_openai_deltas(client, payer, providers):
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=anthropic_tool_sse(['{"ci', 'ty": "Ro', 'me"}'])))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "tools": [WEATHER], "stream": True,
+        "messages": [{"role": "user", "content": "Weather in Rome?"}]})
+    chunks = [e for e in sse_events(response.text) if e != "[DONE]"]
+    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if c["choices"][0]["delta"].get("tool_calls")]
+    assert calls[0] == {"index": 0, "id": "toolu_stream", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+    assert [c["function"]["arguments"] for c in calls[1:]] == ['{"ci', 'ty": "Ro', 'me"}']
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "Let me check."
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@respx.mock
+def test_anthropic_json_schema_rides_on_a_forced_tool(client, payer, providers):
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    message = anthropic_tool_message(name="json_response", arguments={"answer": "42"})
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=message))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "Answer?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}})
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["tool_choice"] == {"type": "tool", "name": "json_response"} and sent["tools"][0]["input_schema"] == schema
+    choice = response.json()["choices"][0]
+    assert json.loads(choice["message"]["content"]) == {"answer": "42"} and choice["finish_reason"] == "stop"
+    assert "tool_calls" not in choice["message"]
+
+
+@respx.mock
+def test_anthropic_cache_tokens_are_priced_at_cache_prices(client, payer, providers):
+    """input 100 fresh + 1000 read from the cache + 200 written: priced 0.8/M, 0.08/M and 1/M (claude-3.5-haiku)."""
+    message = anthropic_message(input_tokens=100, output_tokens=10)
+    message["usage"].update({"cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200})
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=message))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}]})
+    usage = response.json()["usage"]
+    assert usage["prompt_tokens"] == 1300
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 1000, "cache_write_tokens": 200}
+    expected = (100 * Decimal("0.0000008") + 1000 * Decimal("0.00000008") + 200 * Decimal("0.000001")
+                + 10 * Decimal("0.000004"))
+    assert only_usage(payer["user_id"])["cost"] == expected
+    assert response.headers["x-gateway-cost"] == f"{expected} USD"
+
+
+@respx.mock
+def test_openai_cached_tokens_are_priced_at_the_cache_price(client, payer, providers):
+    body = openai_completion(prompt=2000, completion=10)
+    body["usage"]["prompt_tokens_details"]["cached_tokens"] = 1536
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, json=body))
+    assert chat(client, payer["key"]).json()["usage"]["prompt_tokens_details"]["cached_tokens"] == 1536
+    expected = 464 * MINI_PROMPT + 1536 * Decimal("0.000000075") + 10 * MINI_COMPLETION
+    assert only_usage(payer["user_id"])["cost"] == expected
+
+
+def test_n_above_one_moves_past_anthropic(client, payer, providers):
+    with respx.mock:
+        anthropic_route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+        openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion()))
+        response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+            "model": "anthropic/claude-3.5-haiku", "n": 2, "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.headers["x-gateway-provider"] == "openrouter"
+    assert anthropic_route.call_count == 0 and json.loads(openrouter.calls.last.request.content)["n"] == 2

@@ -69,6 +69,42 @@ def anthropic_sse(pieces: list[str], input_tokens: int = 25, output_tokens: int 
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
+def anthropic_tool_message(name: str = "get_weather", arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Messages response that calls a tool (stop_reason tool_use), as Anthropic documents it."""
+    return {
+        "id": "msg_01Aq9w938a90dw8q", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+        "content": [{"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": name,
+                     "input": {"city": "Rome"} if arguments is None else arguments}],
+        "stop_reason": "tool_use", "stop_sequence": None,
+        "usage": {"input_tokens": 380, "output_tokens": 42, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+    }
+
+
+def anthropic_tool_sse(argument_pieces: list[str], input_tokens: int = 380, output_tokens: int = 42) -> bytes:
+    """A streamed text block then a tool_use block whose input arrives as input_json_delta pieces."""
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg_014p7gG3wDgGV9EUtLvnow3U", "type": "message", "role": "assistant", "content": [],
+            "model": "claude-3-5-haiku-20241022", "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "text_delta", "text": "Let me check."}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_stream", "name": "get_weather", "input": {}}}),
+    ]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                        "delta": {"type": "input_json_delta", "partial_json": p}}) for p in argument_pieces]
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                           "usage": {"output_tokens": output_tokens}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
 def sse_events(text: str) -> list[Any]:
     """The data payloads of an SSE body ("[DONE]" kept as a string)."""
     out: list[Any] = []

@@ -48,7 +48,8 @@ class ChatCompletionRequest(StrictBody):
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     response_format: dict[str, Any] | None = None
-    n: int | None = Field(None, ge=1, le=1, description="only 1 is supported")
+    n: int | None = Field(None, ge=1, le=8, description="choices to generate (reserved and charged n times the output); "
+                                                         "routes that cannot give several (Anthropic) are skipped")
 
 
 class ChatChoice(BaseModel):
@@ -120,14 +121,30 @@ class DeletedResponse(BaseModel):
 
 
 class ImageRequest(StrictBody):
-    prompt: str = Field(..., min_length=1, max_length=4000)
+    """OpenAI's CreateImageRequest, every field. GPT image models answer ``b64_json`` (they have no URLs);
+    ``response_format`` is for DALL-E models. ``stream`` (partial images) is not offered: ``stream: true`` is a 400."""
+
+    prompt: str = Field(..., min_length=1, max_length=32000)
     model: str = Field("openai/dall-e-3", min_length=3, max_length=200)
-    n: int = Field(1, ge=1, le=4)
+    n: int = Field(1, ge=1, le=10)
     size: str = Field("1024x1024", pattern=r"^\d{2,4}x\d{2,4}$|^auto$")
-    quality: str | None = Field(None, max_length=20)
-    style: str | None = Field(None, max_length=20)
+    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    style: Literal["vivid", "natural"] | None = None
     response_format: Literal["url", "b64_json"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(None, ge=0, le=100)
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    moderation: Literal["low", "auto"] | None = None
+    partial_images: int | None = Field(None, ge=0, le=3)
+    stream: bool | None = None
     user: str | None = Field(None, max_length=200)
+
+    @field_validator("stream")
+    @classmethod
+    def _no_stream(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("streamed image generation (partial images) is not offered: omit stream or set it false")
+        return value
 
 
 class ImageData(BaseModel):

@@ -54,17 +54,55 @@ def _join(first: str | list[dict[str, Any]], second: str | list[dict[str, Any]])
     return as_blocks[0] + as_blocks[1]
 
 
-def _uses_tools(request: dict[str, Any]) -> bool:
-    return bool(request.get("tools") or request.get("functions")) or any(
-        m.get("role") in ("tool", "function") or m.get("tool_calls") for m in request.get("messages", []))
+JSON_TOOL = "json_response"  # structured outputs ride on a forced tool, as Anthropic's documentation suggests
 
 
-def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
-    """OpenAI chat-completions body -> Anthropic Messages body. Tool calling is not translated: such a request moves
-    on to the model's next route (e.g. OpenRouter) instead of reaching Claude with its tools silently dropped."""
-    if _uses_tools(request):
-        raise ProviderError("anthropic", "tool calling is not translated to Anthropic's Messages API by this gateway "
-                                         "(configure an OpenAI-format route for the model, e.g. OpenRouter)")
+def _json_schema(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a response_format asks for (json_object: any object), when no tools are in play."""
+    fmt = request.get("response_format")
+    if not isinstance(fmt, dict) or request.get("tools"):
+        return None
+    if fmt.get("type") == "json_schema":
+        return (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}
+    return None
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        arguments = {}
+    return {"type": "tool_use", "id": str(call.get("id") or ""), "name": str(function.get("name", "")),
+            "input": arguments if isinstance(arguments, dict) else {"value": arguments}}
+
+
+def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
+
+
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        out: dict[str, Any] = {"type": "tool", "name": name}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        return {"type": "none"}
+    elif choice in (None, "auto"):
+        out = {"type": "auto"}
+    else:
+        return None
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _translate_messages(request: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     system_parts: list[str] = []
     messages: list[dict[str, Any]] = []
     for message in request.get("messages", []):
@@ -72,12 +110,31 @@ def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bo
         if role in ("system", "developer"):
             system_parts.append(message_text(message.get("content")))
             continue
-        content = _content(message.get("content"))
-        role = "assistant" if role == "assistant" else "user"
+        content: str | list[dict[str, Any]]
+        if role in ("tool", "function"):
+            role = "user"
+            content = [{"type": "tool_result", "tool_use_id": str(message.get("tool_call_id") or message.get("name") or ""),
+                        "content": message_text(message.get("content"))}]
+        elif role == "assistant" and message.get("tool_calls"):
+            content = _as_blocks(_content(message.get("content"))) + [_tool_use(c) for c in message["tool_calls"]]
+        else:
+            content = _content(message.get("content"))
+            role = "assistant" if role == "assistant" else "user"
         if messages and messages[-1]["role"] == role:  # Anthropic wants alternating roles
             messages[-1]["content"] = _join(messages[-1]["content"], content)
         else:
             messages.append({"role": role, "content": content})
+    return system_parts, messages
+
+
+def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
+    """OpenAI chat-completions body -> Anthropic Messages body: messages, system, tools and tool_choice, tool calls
+    (``tool_use`` blocks) and tool results (``tool_result`` blocks); ``response_format`` json_schema becomes a forced
+    ``json_response`` tool whose input is the JSON document. ``n`` > 1 has no Anthropic equivalent: that request
+    moves on to the model's next route."""
+    if int(request.get("n") or 1) > 1:
+        raise ProviderError("anthropic", "n > 1 (several choices) is not offered by Anthropic's Messages API")
+    system_parts, messages = _translate_messages(request)
     body: dict[str, Any] = {
         "model": upstream_model,
         "messages": messages,
@@ -92,23 +149,56 @@ def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bo
     stop = request.get("stop")
     if stop:
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    tools = [t.get("function") or {} for t in request.get("tools") or [] if isinstance(t, dict)]
+    if tools:
+        body["tools"] = [{"name": t.get("name", ""), "input_schema": t.get("parameters") or {"type": "object", "properties": {}},
+                          **({"description": t["description"]} if t.get("description") else {})} for t in tools]
+        choice = _tool_choice(request.get("tool_choice"), request.get("parallel_tool_calls"))
+        if choice is not None:
+            body["tool_choice"] = choice
+    schema = _json_schema(request)
+    if schema is not None:
+        body["tools"] = [{"name": JSON_TOOL, "description": "Give the answer as this JSON document.", "input_schema": schema}]
+        body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+    if request.get("user"):
+        body["metadata"] = {"user_id": str(request["user"])[:256]}
     return body
 
 
-def to_chat_completion(data: dict[str, Any], model: str) -> tuple[dict[str, Any], Usage]:
+def usage_of(raw: dict[str, Any]) -> Usage:
+    """Anthropic usage -> ours: its input_tokens exclude cache reads and writes; our prompt_tokens include them."""
+    read = int(raw.get("cache_read_input_tokens") or 0)
+    written = int(raw.get("cache_creation_input_tokens") or 0)
+    return Usage(prompt_tokens=int(raw.get("input_tokens") or 0) + read + written,
+                 completion_tokens=int(raw.get("output_tokens") or 0), estimated="input_tokens" not in raw,
+                 cached_tokens=read, cache_write_tokens=written)
+
+
+def to_chat_completion(data: dict[str, Any], model: str, json_mode: bool = False) -> tuple[dict[str, Any], Usage]:
     """Anthropic Messages response -> OpenAI chat.completion (and its usage)."""
     text = "".join(block.get("text", "") for block in data.get("content", []) if block.get("type") == "text")
-    raw_usage = data.get("usage") or {}
-    usage = Usage(prompt_tokens=int(raw_usage.get("input_tokens") or 0),
-                  completion_tokens=int(raw_usage.get("output_tokens") or 0),
-                  estimated="input_tokens" not in raw_usage)
+    tool_calls = []
+    for block in data.get("content", []):
+        if block.get("type") != "tool_use":
+            continue
+        if json_mode and block.get("name") == JSON_TOOL:
+            text = json.dumps(block.get("input") or {})
+            continue
+        tool_calls.append({"id": str(block.get("id", "")), "type": "function",
+                           "function": {"name": str(block.get("name", "")), "arguments": json.dumps(block.get("input") or {})}})
+    usage = usage_of(data.get("usage") or {})
+    finish = FINISH_REASONS.get(str(data.get("stop_reason")), "stop")
+    if json_mode and finish == "tool_calls" and not tool_calls:
+        finish = "stop"
+    message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     body = {
         "id": "chatcmpl-" + str(data.get("id", "msg")).removeprefix("msg_"),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": FINISH_REASONS.get(str(data.get("stop_reason")), "stop")}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": usage.as_openai(),
     }
     return body, usage
@@ -131,7 +221,8 @@ async def complete(config: ProviderConfig, key: str | None, upstream_model: str,
         raise _transport_error(exc) from None
     await _raise_for_status(response)
     try:
-        body, usage = to_chat_completion(response.json(), request.get("model", upstream_model))
+        body, usage = to_chat_completion(response.json(), request.get("model", upstream_model),
+                                         _json_schema(request) is not None)
     except (ValueError, AttributeError, TypeError):
         raise ProviderError("anthropic", "malformed response body", status=response.status_code, retryable=True) from None
     return Completion(body=body, usage=usage, provider="anthropic", route=f"anthropic:{upstream_model}")
@@ -139,7 +230,53 @@ async def complete(config: ProviderConfig, key: str | None, upstream_model: str,
 
 def _chunk(chunk_id: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+
+class _StreamState:
+    """Anthropic content blocks -> OpenAI deltas: text blocks become content, tool_use blocks tool_calls (numbered in
+    order), their input_json_delta pieces the calls' argument deltas; the forced json_response tool becomes content."""
+
+    def __init__(self, chunk_id: str, model: str, created: int, json_mode: bool) -> None:
+        self.chunk_id = chunk_id
+        self.model = model
+        self.created = created
+        self.json_mode = json_mode
+        self.tools: dict[int, int] = {}  # block index -> tool call index
+        self.json_blocks: set[int] = set()
+        self.usage = Usage()
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return _chunk(self.chunk_id, self.model, self.created, delta, finish)
+
+    def block_start(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        block = event.get("content_block") or {}
+        index = int(event.get("index") or 0)
+        if block.get("type") != "tool_use":
+            return None
+        if self.json_mode and block.get("name") == JSON_TOOL:
+            self.json_blocks.add(index)
+            return None
+        self.tools[index] = len(self.tools)
+        return self.chunk({"tool_calls": [{"index": self.tools[index], "id": str(block.get("id", "")), "type": "function",
+                                           "function": {"name": str(block.get("name", "")), "arguments": ""}}]})
+
+    def block_delta(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        delta = event.get("delta") or {}
+        index = int(event.get("index") or 0)
+        if delta.get("type") == "text_delta":
+            return self.chunk({"content": delta.get("text", "")})
+        if delta.get("type") == "input_json_delta":
+            piece = str(delta.get("partial_json", ""))
+            if index in self.json_blocks:
+                return self.chunk({"content": piece})
+            if index in self.tools:
+                return self.chunk({"tool_calls": [{"index": self.tools[index], "function": {"arguments": piece}}]})
+        return None
+
+    def finish_reason(self, reason: Any) -> str:
+        finish = FINISH_REASONS.get(str(reason), "stop")
+        return "stop" if finish == "tool_calls" and not self.tools else finish
 
 
 async def stream(
@@ -147,11 +284,8 @@ async def stream(
 ) -> AsyncIterator[dict[str, Any]]:
     """Anthropic streaming events -> OpenAI chunks; the last chunk carries usage (choices empty), as include_usage."""
     http = client()
-    model = request.get("model", upstream_model)
-    created = int(time.time())
-    chunk_id = "chatcmpl-anthropic"
-    prompt_tokens = 0
-    completion_tokens = 0
+    state = _StreamState("chatcmpl-anthropic", request.get("model", upstream_model), int(time.time()),
+                         _json_schema(request) is not None)
     started = False
     finished = False
     try:
@@ -173,42 +307,42 @@ async def stream(
             if kind == "error":
                 message = error_message(event, "stream error")
                 if started:
-                    raise StreamBroken(f"anthropic: {message}", prompt_tokens or None)
+                    raise StreamBroken(f"anthropic: {message}", state.usage.prompt_tokens or None)
                 raise ProviderError("anthropic", message, retryable=True)
+            out: dict[str, Any] | None = None
             if kind == "message_start":
                 message = event.get("message", {})
-                chunk_id = "chatcmpl-" + str(message.get("id", "msg")).removeprefix("msg_")
-                usage = message.get("usage") or {}
-                prompt_tokens = int(usage.get("input_tokens") or 0)
-                completion_tokens = int(usage.get("output_tokens") or 0)
-                started = True
-                yield _chunk(chunk_id, model, created, {"role": "assistant", "content": ""})
+                state.chunk_id = "chatcmpl-" + str(message.get("id", "msg")).removeprefix("msg_")
+                state.usage = usage_of(message.get("usage") or {})
+                out = state.chunk({"role": "assistant", "content": ""})
+            elif kind == "content_block_start":
+                out = state.block_start(event)
             elif kind == "content_block_delta":
-                delta = event.get("delta", {})
-                if delta.get("type") == "text_delta":
-                    started = True
-                    yield _chunk(chunk_id, model, created, {"content": delta.get("text", "")})
+                out = state.block_delta(event)
             elif kind == "message_delta":
                 usage = event.get("usage") or {}
                 if "output_tokens" in usage:
-                    completion_tokens = int(usage["output_tokens"])
+                    state.usage.completion_tokens = int(usage["output_tokens"])
                 if usage.get("input_tokens"):
-                    prompt_tokens = int(usage["input_tokens"])
-                reason = (event.get("delta") or {}).get("stop_reason")
-                yield _chunk(chunk_id, model, created, {}, FINISH_REASONS.get(str(reason), "stop"))
+                    fresh = usage_of({**usage, "output_tokens": state.usage.completion_tokens})
+                    state.usage = fresh
+                out = state.chunk({}, state.finish_reason((event.get("delta") or {}).get("stop_reason")))
             elif kind == "message_stop":
                 finished = True
-                yield {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                                "total_tokens": prompt_tokens + completion_tokens}}
+                yield {"id": state.chunk_id, "object": "chat.completion.chunk", "created": state.created,
+                       "model": state.model, "choices": [], "usage": state.usage.as_openai()}
                 return
+            if out is not None:
+                started = True
+                yield out
         if not finished:
             if started:
-                raise StreamBroken("anthropic: the stream ended without message_stop", prompt_tokens or None)
+                raise StreamBroken("anthropic: the stream ended without message_stop", state.usage.prompt_tokens or None)
             raise ProviderError("anthropic", "the stream ended before any event", retryable=True)
     except httpx.HTTPError as exc:
         if started:
-            raise StreamBroken(f"anthropic: the upstream stream broke ({type(exc).__name__})", prompt_tokens or None) from None
+            raise StreamBroken(f"anthropic: the upstream stream broke ({type(exc).__name__})",
+                               state.usage.prompt_tokens or None) from None
         raise _transport_error(exc) from None
     finally:
         await response.aclose()

@@ -99,6 +99,9 @@ async def stream(
 async def images(config: ProviderConfig, key: str | None, upstream_model: str, request: dict[str, Any]) -> ImageResult:
     body = {k: v for k, v in request.items() if v is not None}
     body["model"] = upstream_model
+    if upstream_model.rsplit("/", 1)[-1].startswith("gpt-image"):
+        body.pop("response_format", None)  # GPT image models answer b64_json and refuse the parameter
+        body.pop("style", None)
     try:
         response = await client().post(f"{config.url()}/images/generations", json=body, headers=config.headers(key))
     except httpx.HTTPError as exc:

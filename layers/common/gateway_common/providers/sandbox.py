@@ -9,80 +9,208 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import struct
 import time
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import catalog
+from ..errors import BadRequest
 from .base import Completion, ImageResult, Usage, estimate_prompt_tokens, message_text
 
 CHUNK_WORDS = 3
+TOOL_PIECE_CHARS = 8  # streamed tool-call arguments arrive in pieces this long, as providers send them
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
 
 
 def reply_words(request: dict[str, Any]) -> list[str]:
     messages = request.get("messages") or []
     last_user = next((message_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     digest = hashlib.sha256(last_user.encode()).hexdigest()[:8]
-    words = ["Sandbox", "reply", f"{digest}:", *last_user.split()[:40]]
+    return ["Sandbox", "reply", f"{digest}:", *last_user.split()[:40]]
+
+
+def _cap(request: dict[str, Any]) -> int | None:
     limit = request.get("max_tokens") or request.get("max_completion_tokens")
-    if limit:
-        words = words[: max(int(limit), 1)]
-    return words
+    return max(int(limit), 1) if limit else None
 
 
-def _text(request: dict[str, Any], words: list[str]) -> str:
-    text = " ".join(words)
-    fmt = request.get("response_format") or {}
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
-        return json.dumps({"reply": text})
-    return text
+def sample(schema: Any, text: str = "sandbox", root: Any = None, depth: int = 0) -> Any:
+    """A value that conforms to a JSON schema (the subset structured outputs use: objects, arrays, scalars, enum,
+    const, anyOf/oneOf/allOf, $ref to $defs/definitions); the first string gets ``text``."""
+    root = schema if root is None else root
+    if not isinstance(schema, dict) or depth > 12:
+        return None
+    if "$ref" in schema:
+        target: Any = root
+        for part in str(schema["$ref"]).lstrip("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return sample(target, text, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            options = [o for o in schema[key] if not (isinstance(o, dict) and o.get("type") == "null")] or schema[key]
+            return sample(options[0], text, root, depth + 1)
+    if schema.get("allOf"):
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            value = sample(part, text, root, depth + 1)
+            if isinstance(value, dict):
+                merged.update(value)
+        return merged
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        return {name: sample(sub, text, root, depth + 1) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [sample(schema.get("items") or {}, text, root, depth + 1) for _ in range(max(int(schema.get("minItems") or 1), 1))]
+    if kind == "integer":
+        return int(schema.get("minimum", 0) if schema.get("minimum", 0) > 0 else min(1, schema.get("maximum", 1)))
+    if kind == "number":
+        low, high = schema.get("minimum", 0), schema.get("maximum", 1)
+        return (low + high) / 2
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    formats = {"date-time": "2025-01-01T00:00:00Z", "date": "2025-01-01", "email": "sandbox@example.com",
+               "uri": "https://example.com/sandbox", "uuid": "00000000-0000-4000-8000-000000000000"}
+    value = formats.get(str(schema.get("format")), text)
+    return value.ljust(int(schema.get("minLength") or 0), ".")[: int(schema.get("maxLength") or len(value) + 1000)]
 
 
-def _finish(request: dict[str, Any], words: list[str]) -> str:
-    limit = request.get("max_tokens") or request.get("max_completion_tokens")
-    return "length" if limit and len(words) >= int(limit) else "stop"
+def _forced_tool(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool to call: the one tool_choice names, the first when it says "required", under "auto" one whose name the
+    last user message mentions (a real model answers text otherwise); never once a tool result came back."""
+    tools = [t.get("function") or {} for t in request.get("tools") or [] if isinstance(t, dict)]
+    messages = request.get("messages") or []
+    if not tools or (messages and messages[-1].get("role") == "tool"):
+        return None
+    choice = request.get("tool_choice") or "auto"
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        return next((t for t in tools if t.get("name") == name), None)
+    if choice == "required":
+        return tools[0]
+    if choice == "auto":
+        last_user = next((message_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        return next((t for t in tools if t.get("name") and t["name"] in last_user), None)
+    return None
 
 
-def usage_for(request: dict[str, Any], words: list[str]) -> Usage:
-    return Usage(prompt_tokens=estimate_prompt_tokens(request.get("messages") or []), completion_tokens=len(words))
+def _check_context(request: dict[str, Any], prompt_tokens: int) -> None:
+    entry = catalog.models().get(str(request.get("model", "")))
+    limit = entry.context_length if entry else 0
+    if limit and prompt_tokens > limit:
+        raise BadRequest(f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+                         f"{prompt_tokens} tokens. Please reduce the length of the messages.",
+                         code="context_length_exceeded", param="messages")
+
+
+class _Reply:
+    """What the sandbox answers to a request: text (or a JSON document), or a tool call, cut at the output cap."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self.prompt_tokens = estimate_prompt_tokens(request.get("messages") or [], request)
+        _check_context(request, self.prompt_tokens)
+        words = reply_words(request)
+        cap = _cap(request)
+        self.tool: dict[str, Any] | None = None
+        tool = _forced_tool(request)
+        fmt = request.get("response_format") or {}
+        if tool is not None:
+            arguments = json.dumps(sample(tool.get("parameters") or {"type": "object"}, " ".join(words)))
+            self.tool = {"id": _new_id("call_"), "type": "function",
+                         "function": {"name": tool.get("name", ""), "arguments": arguments}}
+            self.text = ""
+            self.tokens = max(len(arguments.split()), 1)
+            self.finish = "tool_calls"
+            return
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            text = json.dumps(sample(schema, " ".join(words)))
+        elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+            text = json.dumps({"reply": " ".join(words)})
+        else:
+            text = " ".join(words)
+        pieces = text.split(" ")
+        self.finish = "stop"
+        if cap is not None and len(pieces) > cap:  # one sandbox token is one word: the cap cuts like a provider's
+            pieces = pieces[:cap]
+            self.finish = "length"
+        self.text = " ".join(pieces)
+        self.tokens = len(pieces)
+
+    def usage(self, n: int = 1) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.tokens * n)
+
+    def message(self) -> dict[str, Any]:
+        if self.tool is not None:
+            return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [self.tool]}
+        return {"role": "assistant", "content": self.text, "refusal": None}
+
+
+def _n(request: dict[str, Any]) -> int:
+    return max(int(request.get("n") or 1), 1)
 
 
 async def complete(request: dict[str, Any]) -> Completion:
-    words = reply_words(request)
-    usage = usage_for(request, words)
+    reply = _Reply(request)
+    n = _n(request)
+    usage = reply.usage(n)
     body = {
-        "id": "chatcmpl-sandbox-" + hashlib.sha256(" ".join(words).encode()).hexdigest()[:12],
+        "id": _new_id("chatcmpl-sbx"),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "gateway/sandbox"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": _text(request, words)},
-                     "finish_reason": _finish(request, words)}],
+        "choices": [{"index": i, "message": reply.message(), "logprobs": None, "finish_reason": reply.finish}
+                    for i in range(n)],
         "usage": usage.as_openai(),
     }
     return Completion(body=body, usage=usage, provider="sandbox", route="sandbox:sandbox")
 
 
 async def stream(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    words = reply_words(request)
-    usage = usage_for(request, words)
-    text = _text(request, words)
+    reply = _Reply(request)
+    n = _n(request)
     model = request.get("model", "gateway/sandbox")
     created = int(time.time())
-    chunk_id = "chatcmpl-sandbox-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    chunk_id = _new_id("chatcmpl-sbx")
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                "choices": [{"index": i, "delta": delta, "logprobs": None, "finish_reason": finish} for i in range(n)]}
 
-    yield chunk({"role": "assistant", "content": ""})
-    pieces = text.split(" ")
-    for start in range(0, len(pieces), CHUNK_WORDS):
-        part = " ".join(pieces[start:start + CHUNK_WORDS])
-        yield chunk({"content": part if start == 0 else " " + part})
-    yield chunk({}, _finish(request, words))
+    if reply.tool is not None:
+        function = reply.tool["function"]
+        yield chunk({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": reply.tool["id"], "type": "function", "function": {"name": function["name"], "arguments": ""}}]})
+        arguments = function["arguments"]
+        for start in range(0, len(arguments), TOOL_PIECE_CHARS):
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start:start + TOOL_PIECE_CHARS]}}]})
+    else:
+        yield chunk({"role": "assistant", "content": ""})
+        pieces = reply.text.split(" ")
+        for start in range(0, len(pieces), CHUNK_WORDS):
+            part = " ".join(pieces[start:start + CHUNK_WORDS])
+            yield chunk({"content": part if start == 0 else " " + part})
+    yield chunk({}, reply.finish)
     yield {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
-           "usage": usage.as_openai()}
+           "usage": reply.usage(n).as_openai()}
+
+
+def is_gpt_image(model: str) -> bool:
+    """GPT image models return base64 data only (no URLs, no response_format), as OpenAI's do."""
+    return model.rsplit("/", 1)[-1].startswith("gpt-image")
 
 
 def png(seed: str, size: int = 16) -> bytes:
@@ -105,7 +233,7 @@ async def images(request: dict[str, Any]) -> ImageResult:
     for i in range(count):
         b64 = base64.b64encode(png(f"{prompt}#{i}")).decode()
         item: dict[str, Any] = {"revised_prompt": prompt}
-        if request.get("response_format") == "b64_json":
+        if request.get("response_format") == "b64_json" or is_gpt_image(str(request.get("model", ""))):
             item["b64_json"] = b64
         else:
             item["url"] = "data:image/png;base64," + b64
