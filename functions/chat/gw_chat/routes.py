@@ -15,7 +15,7 @@ from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
 from gateway_common.web import authorized, client_ip, route_name
 
-from . import idempotency, logic, responses_api, responses_flow, responses_store, sessions, streaming
+from . import idempotency, logic, messages_routes, responses_api, responses_flow, responses_store, sessions, streaming
 from .schemas import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -37,6 +37,7 @@ from .schemas import (
 )
 
 router = APIRouter()
+router.include_router(messages_routes.router)  # Anthropic's Messages API, with its own error shape
 SSE_HEADERS = streaming.SSE_HEADERS
 
 

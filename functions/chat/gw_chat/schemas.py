@@ -229,3 +229,48 @@ class SessionDetail(SessionSummary):
 class SessionResponse(BaseModel):
     success: bool = True
     session: SessionDetail
+
+
+class MessagesRequest(BaseModel):
+    """Anthropic's Messages request. Unlisted fields (thinking, service_tier, …) are accepted and not forwarded."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=200, examples=["anthropic/claude-3.5-haiku"])
+    max_tokens: int = Field(..., ge=1, le=1_000_000)
+    messages: list[dict[str, Any]] = Field(..., min_length=1, max_length=2000)
+    system: str | list[dict[str, Any]] | None = None
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    stop_sequences: list[str] | None = Field(None, max_length=16)
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    tool_choice: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CountTokensRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., min_length=1, max_length=200)
+    messages: list[dict[str, Any]] = Field(..., min_length=1, max_length=2000)
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    tool_choice: dict[str, Any] | None = None
+
+
+class CountTokensResponse(BaseModel):
+    input_tokens: int
+
+
+class AnthropicMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str = "message"
+    role: str = "assistant"
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    stop_sequence: str | None = None
+    usage: dict[str, Any]
