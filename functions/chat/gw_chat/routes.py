@@ -8,20 +8,22 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway_common import plans
+from gateway_common import catalog, plans
 from gateway_common.auth import Caller
 from gateway_common.errors import GatewayError
 from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
 from gateway_common.web import authorized, client_ip, route_name
 
-from . import idempotency, logic, messages_routes, responses_api, responses_flow, responses_store, sessions, streaming
+from . import embeddings, idempotency, logic, messages_routes, responses_api, responses_flow, responses_store, sessions, streaming
 from .schemas import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     CreateSessionRequest,
     CreateSessionResponse,
     DeletedResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
     ImageGenerateResponse,
     ImageRequest,
     LicenseChatRequest,
@@ -114,6 +116,19 @@ def get_response(response_id: str, caller: Caller = authorized("chat")) -> JSONR
 def delete_response(response_id: str, caller: Caller = authorized("chat")) -> DeletedResponse:
     responses_store.delete(caller.user_id, response_id)
     return DeletedResponse(id=response_id)
+
+
+@router.post("/v1/embeddings", response_model=EmbeddingsResponse, tags=["embeddings"],
+             summary="OpenAI-compatible embeddings (metered like chat; float or base64 vectors)")
+async def create_embeddings(
+    body: EmbeddingsRequest, request: Request, caller: Caller = authorized("chat", limit="none")
+) -> JSONResponse:
+    raw = body.model_dump(exclude_none=True)
+    entry = catalog.get_model(body.model)
+    dimensions = embeddings.check(entry, raw)
+    call = await _admit(request, caller, endpoint="/v1/embeddings", body=embeddings.chat_body(entry.id, raw))
+    target, result, cost = await embeddings.create(call, raw, dimensions)
+    return JSONResponse(result, headers=logic.gateway_headers(call, target, cost))
 
 
 async def _images(body: ImageRequest, request: Request, caller: Caller) -> tuple[logic.Call, Any, dict[str, Any], Any]:

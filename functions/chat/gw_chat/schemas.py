@@ -274,3 +274,19 @@ class AnthropicMessage(BaseModel):
     stop_reason: str | None
     stop_sequence: str | None = None
     usage: dict[str, Any]
+
+
+class EmbeddingsRequest(StrictBody):
+    model: str = Field(..., min_length=1, max_length=200, examples=["openai/text-embedding-3-small"])
+    input: str | list[str] | list[int] | list[list[int]] = Field(..., description="a text, texts, or token-id arrays")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1, le=16384)
+    user: str | None = Field(None, max_length=200)
+
+
+class EmbeddingsResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    object: str = "list"
+    model: str
+    data: list[dict[str, Any]]
+    usage: dict[str, int]

@@ -70,6 +70,14 @@ class ImageResult:
     created: int = 0
 
 
+@dataclass
+class EmbeddingResult:
+    vectors: list[list[float]]  # one per input, in input order
+    usage: Usage
+    provider: str
+    route: str
+
+
 class ProviderError(Exception):
     """An upstream failure. ``retryable`` ones (429, 5xx, timeouts, connection errors) move on to a retry/next route."""
 

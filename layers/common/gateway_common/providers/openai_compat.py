@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .base import Completion, ImageResult, ProviderError, StreamBroken, Usage, error_message, raise_for_status
+from .base import Completion, EmbeddingResult, ImageResult, ProviderError, StreamBroken, Usage, error_message, raise_for_status
 from .config import ProviderConfig
 from .http import client
 
@@ -116,6 +116,30 @@ async def images(config: ProviderConfig, key: str | None, upstream_model: str, r
                        created=int(data.get("created") or 0))
 
 
+async def embeddings(config: ProviderConfig, key: str | None, upstream_model: str,
+                     request: dict[str, Any]) -> EmbeddingResult:
+    """Vectors as floats (asked as floats whatever the client wants: the gateway encodes base64 itself)."""
+    body = {k: v for k, v in request.items() if v is not None}
+    body["model"] = upstream_model
+    body["encoding_format"] = "float"
+    try:
+        response = await client().post(f"{config.url()}/embeddings", json=body, headers=config.headers(key))
+    except httpx.HTTPError as exc:
+        raise _transport_error(config.slug, exc) from None
+    await raise_for_status(config.slug, response)
+    try:
+        data = response.json()
+        rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
+        vectors = [[float(x) for x in row["embedding"]] for row in rows]
+    except (ValueError, KeyError, TypeError):
+        raise ProviderError(config.slug, "malformed embeddings response", status=response.status_code,
+                            retryable=True) from None
+    raw = data.get("usage") or {}
+    usage = (Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0), completion_tokens=0) if "prompt_tokens" in raw
+             else Usage(estimated=True))
+    return EmbeddingResult(vectors=vectors, usage=usage, provider=config.slug, route=f"{config.slug}:{upstream_model}")
+
+
 async def list_models(config: ProviderConfig, key: str | None) -> list[dict[str, Any]]:
     try:
         response = await client().get(f"{config.url()}/models", headers=config.headers(key))
@@ -126,4 +150,4 @@ async def list_models(config: ProviderConfig, key: str | None) -> list[dict[str,
     return list(data.get("data", [])) if isinstance(data, dict) else []
 
 
-__all__ = ["complete", "images", "list_models", "stream"]
+__all__ = ["complete", "embeddings", "images", "list_models", "stream"]

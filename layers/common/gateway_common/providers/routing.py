@@ -27,7 +27,7 @@ from ..errors import BadRequest, GatewayError, RateLimited, ServiceUnavailable, 
 from ..observability import logger
 from ..settings import get_settings
 from . import anthropic, openai_compat, sandbox
-from .base import Completion, ImageResult, ProviderError
+from .base import Completion, EmbeddingResult, ImageResult, ProviderError
 from .config import PROVIDERS, ProviderConfig
 
 ATTEMPTS_PER_ROUTE = 2
@@ -211,5 +211,16 @@ async def images(targets: list[Target], request: dict[str, Any]) -> tuple[Target
         if target.is_sandbox:
             return await sandbox.images(request)
         return await openai_compat.images(target.config, key, target.upstream_model, request)
+
+    return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]
+
+
+async def embeddings(targets: list[Target], request: dict[str, Any], dimensions: int) -> tuple[Target, EmbeddingResult]:
+    async def call(target: Target, key: str | None) -> EmbeddingResult:
+        if target.is_sandbox:
+            return await sandbox.embeddings(request, dimensions)
+        if target.config.kind != "openai":
+            raise ProviderError(target.provider, "offers no embeddings API")
+        return await openai_compat.embeddings(target.config, key, target.upstream_model, request)
 
     return await _attempts(targets, request.get("model", ""), call)  # type: ignore[no-any-return]

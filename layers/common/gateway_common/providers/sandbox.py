@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import secrets
 import struct
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 from .. import catalog
 from ..errors import BadRequest
-from .base import Completion, ImageResult, Usage, estimate_prompt_tokens, message_text
+from .base import Completion, EmbeddingResult, ImageResult, Usage, estimate_prompt_tokens, message_text
 
 CHUNK_WORDS = 3
 TOOL_PIECE_CHARS = 8  # streamed tool-call arguments arrive in pieces this long, as providers send them
@@ -206,6 +207,31 @@ async def stream(request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     yield chunk({}, reply.finish)
     yield {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
            "usage": reply.usage(n).as_openai()}
+
+
+def embedding_vector(model: str, text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for (model, text): the same input always gets the same vector."""
+    raw = hashlib.shake_256(f"{model}\x00{text}".encode()).digest(4 * dimensions)
+    values = [v / 2**31 - 1.0 for v in struct.unpack(f"<{dimensions}I", raw)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
+async def embeddings(request: dict[str, Any], dimensions: int) -> EmbeddingResult:
+    texts = embedding_texts(request.get("input"))
+    vectors = [embedding_vector(str(request.get("model", "")), text, dimensions) for text in texts]
+    tokens = sum(max(math.ceil(len(text) / 4), 1) for text in texts)
+    return EmbeddingResult(vectors=vectors, usage=Usage(prompt_tokens=tokens), provider="sandbox",
+                           route="sandbox:sandbox")
+
+
+def embedding_texts(value: Any) -> list[str]:
+    """The inputs of an embeddings request as texts (token-id arrays are rendered as their numbers)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return [" ".join(str(v) for v in value)]
+    return [v if isinstance(v, str) else " ".join(str(t) for t in v) for v in value or []]
 
 
 def is_gpt_image(model: str) -> bool:
