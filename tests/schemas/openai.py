@@ -36,3 +36,24 @@ def assert_valid(name: str, instance: Any) -> None:
     assert not problems, f"{name} does not conform:\n" + "\n".join(problems[:10])
 
 
+
+
+@lru_cache(maxsize=1)
+def _stream_event_variants() -> dict[str, str]:
+    document = json.loads(Path(__file__).with_name("openai-schemas.json").read_text())
+    schemas = document["components"]["schemas"]
+    variants: dict[str, str] = {}
+    for option in schemas["ResponseStreamEvent"].get("anyOf") or schemas["ResponseStreamEvent"].get("oneOf"):
+        name = option["$ref"].rsplit("/", 1)[-1]
+        for kind in ((schemas[name].get("properties") or {}).get("type") or {}).get("enum") or []:
+            variants[kind] = name
+    return variants
+
+
+def assert_valid_stream_event(event: dict[str, Any]) -> None:
+    """A Responses stream event against its own variant of ResponseStreamEvent (by ``type``: precise messages), and
+    against the union itself."""
+    name = _stream_event_variants().get(event.get("type", ""))
+    assert name, f"'{event.get('type')}' is not a Responses stream event type"
+    assert_valid(name, event)
+    assert_valid("ResponseStreamEvent", event)

@@ -189,7 +189,6 @@ def skeleton(rid: str, body: dict[str, Any], model: str, created: int, status: s
         "temperature": body.get("temperature"), "top_p": body.get("top_p"),
         "tool_choice": body.get("tool_choice") or "auto", "tools": _tools_view(body.get("tools")),
         "text": {"format": text_format(body)}, "truncation": "disabled", "metadata": body.get("metadata") or {},
-        "usage": None,
     }
 
 
