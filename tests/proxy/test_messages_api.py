@@ -1,0 +1,120 @@
+"""The Anthropic Messages API: Claude natively (the request reaches Anthropic as Anthropic sent it), other models
+translated to the OpenAI format (tools included), Anthropic's SSE events and error shape, x-api-key or Bearer."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import respx
+
+from gateway_common import users
+from gateway_common.usage import recent_for_user
+
+from .wire import anthropic_message, anthropic_tool_sse, openai_completion, sse_events
+
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+OPENAI = "https://api.openai.com/v1/chat/completions"
+TOOL = {"name": "get_weather", "description": "Weather of a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def post(client, key, body, *, header="x-api-key", path="/v1/messages"):
+    headers = {"x-api-key": key} if header == "x-api-key" else {"Authorization": f"Bearer {key}"}
+    return client.post(path, headers={**headers, "anthropic-version": "2023-06-01"}, json=body)
+
+
+@respx.mock
+def test_claude_goes_to_anthropic_and_comes_back_in_anthropics_shape(client, payer, providers):
+    reply = anthropic_message(text="Bonjour", input_tokens=20, output_tokens=3)
+    reply["usage"]["cache_read_input_tokens"] = 100
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=reply))
+    response = post(client, payer["key"], {
+        "model": "claude-3-5-haiku-20241022", "max_tokens": 64, "system": [{"type": "text", "text": "Be French."}],
+        "stop_sequences": ["END"], "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["type"] == "message" and body["id"].startswith("msg_") and body["content"] == [{"type": "text", "text": "Bonjour"}]
+    assert body["stop_reason"] == "end_turn"
+    assert body["usage"] == {"input_tokens": 20, "output_tokens": 3, "cache_read_input_tokens": 100,
+                             "cache_creation_input_tokens": 0}
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["model"] == "claude-3-5-haiku-20241022" and sent["max_tokens"] == 64 and sent["system"] == "Be French."
+    assert sent["messages"] == [{"role": "user", "content": "Hello"}] and sent["stop_sequences"] == ["END"]
+    record = recent_for_user(payer["user_id"])[0]
+    assert record["endpoint"] == "/v1/messages" and record["model"] == "anthropic/claude-3.5-haiku"
+    assert record["cost"] == 20 * Decimal("0.0000008") + 100 * Decimal("0.00000008") + 3 * Decimal("0.000004")
+
+
+@respx.mock
+def test_other_models_are_translated_with_their_tools(client, payer, providers):
+    completion = openai_completion(text=None)
+    completion["choices"][0]["message"]["tool_calls"] = [
+        {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
+    completion["choices"][0]["finish_reason"] = "tool_calls"
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=completion))
+    response = post(client, payer["key"], {
+        "model": "openai/gpt-4o-mini", "max_tokens": 100, "tools": [TOOL], "tool_choice": {"type": "any"},
+        "messages": [
+            {"role": "user", "content": "Weather in Paris, then Oslo"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "12C"},
+                                         {"type": "text", "text": "and Oslo?"}]}]}, header="bearer")
+    assert response.status_code == 200, response.text
+    assert response.json()["content"] == [{"type": "tool_use", "id": "call_9", "name": "get_weather", "input": {"city": "Oslo"}}]
+    assert response.json()["stop_reason"] == "tool_use"
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["tools"] == [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                                                "parameters": TOOL["input_schema"]}}]
+    assert sent["tool_choice"] == "required" and sent["max_tokens"] == 100
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "12C"}
+    assert sent["messages"][3] == {"role": "user", "content": "and Oslo?"}
+
+
+@respx.mock
+def test_stream_is_anthropics_event_sequence_with_tool_input_deltas(client, payer, providers):
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=anthropic_tool_sse(['{"city": ', '"Rome"}'])))
+    response = post(client, payer["key"], {"model": "anthropic/claude-3.5-haiku", "max_tokens": 50, "stream": True,
+                                           "tools": [TOOL], "messages": [{"role": "user", "content": "Weather?"}]})
+    names = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
+    assert names == ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop",
+                     "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+                     "message_delta", "message_stop"]
+    events = sse_events(response.text)
+    assert events[5]["content_block"] == {"type": "tool_use", "id": "toolu_stream", "name": "get_weather", "input": {}}
+    assert [e["delta"]["partial_json"] for e in events[6:8]] == ['{"city": ', '"Rome"}']
+    assert events[9]["delta"]["stop_reason"] == "tool_use" and events[9]["usage"]["output_tokens"] == 42
+    assert events[9]["usage"]["cost"] > 0
+    assert users.get_user(payer["user_id"]).reserved == 0
+
+
+def test_errors_are_in_anthropics_shape(client, demo):
+    key = demo["test"]["key"]
+    cases = [
+        (post(client, "gw_live_nope", {"model": "x", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}),
+         401, "authentication_error"),
+        (post(client, key, {"model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "x"}]}),
+         400, "invalid_request_error"),  # max_tokens is required, as Anthropic says
+        (post(client, key, {"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+         400, "invalid_request_error"),
+    ]
+    for response, status, kind in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["type"] == "error" and response.json()["error"]["type"] == kind
+        assert response.json()["error"]["message"]
+    assert "max_tokens" in cases[1][0].json()["error"]["message"]
+
+
+def test_count_tokens_charges_nothing(client, demo):
+    key = demo["live"]["key"]
+    before = users.get_user(demo["live"]["user_id"]).available
+    short = post(client, key, {"model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}]},
+                 path="/v1/messages/count_tokens").json()["input_tokens"]
+    longer = post(client, key, {"model": "anthropic/claude-3.5-haiku", "tools": [TOOL],
+                                "messages": [{"role": "user", "content": "hi " * 300}]},
+                  path="/v1/messages/count_tokens").json()["input_tokens"]
+    assert 0 < short < longer
+    assert users.get_user(demo["live"]["user_id"]).available == before and not recent_for_user(demo["live"]["user_id"])

@@ -1,0 +1,140 @@
+"""The Responses API: stream event sequence and its billing, store with a TTL, previous_response_id, GET/DELETE owner-only,
+instructions, function tools and tool round trips, text.format json_schema."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import respx
+
+from gateway_common import db, timeutil, users
+from gateway_common.usage import recent_for_user
+from gw_chat import responses_store
+from tests.helpers import assert_error, bearer
+
+from .conftest import make_payer
+from .wire import openai_completion, openai_sse, sse_events
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+MINI_PROMPT = Decimal("0.00000015")
+MINI_COMPLETION = Decimal("0.0000006")
+
+
+def create(client, key, **body):
+    return client.post("/v1/responses", headers=bearer(key), json={"model": "openai/gpt-4o-mini", **body})
+
+
+@respx.mock
+def test_stream_follows_openais_event_sequence_and_is_billed_like_chat(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hel", "lo"], prompt=10, completion=2)))
+    response = create(client, payer["key"], input="Hi", instructions="Be brief", max_output_tokens=30, stream=True)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    assert [e["type"] for e in events] == [
+        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
+        "response.content_part.done", "response.output_item.done", "response.completed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "event: response.created\n" in response.text  # named SSE events, as OpenAI sends them
+    done = events[-1]["response"]
+    assert done["output_text"] == "Hello" and done["usage"]["input_tokens"] == 10 and done["usage"]["output_tokens"] == 2
+    cost = 10 * MINI_PROMPT + 2 * MINI_COMPLETION
+    assert Decimal(str(done["usage"]["cost"])) == cost
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief"} and sent["max_tokens"] == 30
+    assert "max_output_tokens" not in sent and "max_completion_tokens" not in sent  # one output cap upstream
+    record = recent_for_user(payer["user_id"])[0]
+    assert record["endpoint"] == "/v1/responses" and record["stream"] is True and record["cost"] == cost
+    assert users.get_user(payer["user_id"]).reserved == 0
+
+
+@respx.mock
+def test_a_cut_stream_ends_with_an_error_event_and_bills_what_was_produced(client, payer, providers):
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["one ", "two"], done=False)))
+    events = sse_events(create(client, payer["key"], input="Hi", stream=True).text)
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    assert events[-2]["code"] == "upstream_stream_broken"
+    record = recent_for_user(payer["user_id"])[0]
+    assert record["status"] == "partial" and record["completion_tokens"] > 0 and record["cost"] > 0
+    assert users.get_user(payer["user_id"]).reserved == 0
+
+
+def test_previous_response_id_continues_the_conversation(client, demo):
+    key = demo["test"]["key"]
+    first = create(client, key, input="My name is Ada", instructions="first instructions").json()
+    second = create(client, key, input="What is my name?", previous_response_id=first["id"]).json()
+    assert second["previous_response_id"] == first["id"]
+    conversation = responses_store.conversation(demo["test"]["user_id"], second["id"])
+    assert [m["role"] for m in conversation] == ["user", "assistant", "user", "assistant"]
+    assert conversation[0]["content"] == "My name is Ada" and conversation[1]["content"] == first["output_text"]
+    assert all(m["content"] != "first instructions" for m in conversation)  # instructions are not carried over
+
+
+def test_stored_responses_are_owner_only_and_expire(client, demo, payer):
+    key = demo["test"]["key"]
+    created = create(client, key, input="secret plans").json()
+    assert client.get(f"/v1/responses/{created['id']}", headers=bearer(key)).json() == created
+    other = make_payer("other", Decimal("1"), environment="test")
+    for attempt in (client.get(f"/v1/responses/{created['id']}", headers=bearer(other["key"])),
+                    client.delete(f"/v1/responses/{created['id']}", headers=bearer(other["key"]))):
+        assert_error(attempt, 404, "no response with id")
+    assert_error(create(client, other["key"], input="x", previous_response_id=created["id"]), 400, "not found")
+    item = db.table("ResponsesTable").get_item(Key={"user_id": demo["test"]["user_id"], "response_id": created["id"]})["Item"]
+    assert int(item["expires_at"]) == int(timeutil.now_ts()) + 30 * 86400  # the table's TTL attribute
+    timeutil.shift_clock(30 * 86400 + 1)
+    assert_error(client.get(f"/v1/responses/{created['id']}", headers=bearer(key)), 404)  # expired before the TTL sweep
+    timeutil.shift_clock(-(30 * 86400 + 1))
+    assert client.delete(f"/v1/responses/{created['id']}", headers=bearer(key)).json() == {
+        "id": created["id"], "object": "response", "deleted": True}
+    assert_error(client.delete(f"/v1/responses/{created['id']}", headers=bearer(key)), 404)
+
+
+def test_store_false_keeps_nothing(client, demo):
+    created = create(client, demo["test"]["key"], input="x", store=False).json()
+    assert created["store"] is False
+    assert_error(client.get(f"/v1/responses/{created['id']}", headers=bearer(demo["test"]["key"])), 404)
+
+
+@respx.mock
+def test_function_tools_and_a_tool_round_trip(client, payer, providers):
+    tool_call = openai_completion(text=None)
+    tool_call["choices"][0]["message"]["tool_calls"] = [
+        {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]
+    tool_call["choices"][0]["finish_reason"] = "tool_calls"
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=tool_call))
+    tools = [{"type": "function", "name": "get_weather", "description": "Weather", "strict": True,
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+    first = create(client, payer["key"], input="Weather in Rome?", tools=tools,
+                   tool_choice={"type": "function", "name": "get_weather"}).json()
+    assert first["output"] == [{"type": "function_call", "id": first["output"][0]["id"], "call_id": "call_abc",
+                                "name": "get_weather", "arguments": '{"city":"Rome"}', "status": "completed"}]
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["tools"] == [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "strict": True,
+                                                                "parameters": tools[0]["parameters"]}}]
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    route.mock(return_value=httpx.Response(200, json=openai_completion(text="18C and sunny")))
+    second = create(client, payer["key"], previous_response_id=first["id"], tools=tools,
+                    input=[{"type": "function_call_output", "call_id": "call_abc", "output": "18C, sunny"}]).json()
+    assert second["output_text"] == "18C and sunny"
+    messages = json.loads(route.calls.last.request.content)["messages"]
+    assert messages[1] == {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}}]}
+    assert messages[2] == {"role": "tool", "tool_call_id": "call_abc", "content": "18C, sunny"}
+
+
+def test_text_format_json_schema_gives_a_conforming_document(client, demo):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 3}},
+              "required": ["city", "days"], "additionalProperties": False}
+    response = create(client, demo["test"]["key"], input="Plan a trip",
+                      text={"format": {"type": "json_schema", "name": "trip", "schema": schema, "strict": True}}).json()
+    document = json.loads(response["output_text"])
+    assert set(document) == {"city", "days"} and isinstance(document["days"], int) and document["days"] >= 3
+    assert response["text"]["format"]["name"] == "trip"
+
+
+def test_hosted_tools_and_unknown_items_are_clear_400s(client, demo):
+    key = demo["test"]["key"]
+    assert_error(create(client, key, input="x", tools=[{"type": "web_search"}]), 400, "only function tools")
+    assert_error(create(client, key, input=[{"type": "item_reference", "id": "x"}]), 400, "item_reference")
