@@ -137,3 +137,72 @@ def test_upstream_rate_limit_raises_rate_limit_error_with_the_providers_retry_af
     assert (after.available, after.reserved) == (before.available, before.reserved)  # nothing charged, nothing held
     limited_records = [r for r in recent_for_user(live_user, limit=100) if r["http_status"] == 429]
     assert [(r["status"], r["cost"], r["provider"]) for r in limited_records] == [("error", 0, "none")]
+
+
+@pytest.fixture(scope="module")
+def sandbox(gateway: dict[str, Any]) -> openai.OpenAI:
+    return client_for(gateway, gateway["keys"]["test"]["key"])
+
+
+def test_responses_stream_and_previous_response_id(sandbox):
+    first = sandbox.responses.create(model="openai/gpt-4o-mini", input="Remember the word lighthouse")
+    with sandbox.responses.stream(model="openai/gpt-4o-mini", input="Which word?", previous_response_id=first.id) as stream:
+        deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == final.output_text and final.output_text.endswith("Which word?")
+    assert final.previous_response_id == first.id and final.usage.output_tokens > 0
+    assert sandbox.responses.retrieve(final.id).output_text == final.output_text
+    events = list(sandbox.responses.create(model="openai/gpt-4o-mini", input="hi", stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    sandbox.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        sandbox.responses.retrieve(first.id)
+
+
+def test_responses_function_tool_round_trip(sandbox):
+    tools = [{"type": "function", "name": "get_weather", "strict": True, "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                             "additionalProperties": False}}]
+    asked = sandbox.responses.create(model="openai/gpt-4o-mini", input="Weather?", tools=tools, tool_choice="required")
+    call = asked.output[0]
+    assert call.type == "function_call" and call.name == "get_weather" and "city" in call.arguments
+    answered = sandbox.responses.create(model="openai/gpt-4o-mini", previous_response_id=asked.id, tools=tools,
+                                        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "18C"}])
+    assert answered.output[0].type == "message"
+
+
+def test_models_retrieve_by_an_id_with_a_slash(live):
+    model = live.models.retrieve("anthropic/claude-3.5-haiku")
+    assert model.id == "anthropic/claude-3.5-haiku" and model.owned_by == "anthropic"
+    with pytest.raises(openai.NotFoundError):
+        live.models.retrieve("nobody/nothing")
+
+
+def test_embeddings_create(sandbox):
+    result = sandbox.embeddings.create(model="openai/text-embedding-3-small", input=["a lighthouse", "a harbour"])
+    assert [len(d.embedding) for d in result.data] == [1536, 1536] and result.usage.prompt_tokens > 0
+    again = sandbox.embeddings.create(model="text-embedding-3-small", input="a lighthouse")  # bare id; base64 on the wire
+    assert again.data[0].embedding == pytest.approx(result.data[0].embedding, rel=1e-6)
+
+
+def test_chat_completions_parse_and_tools(sandbox):
+    from pydantic import BaseModel
+
+    class Trip(BaseModel):
+        city: str
+        days: int
+
+    parsed = sandbox.chat.completions.parse(model="openai/gpt-4o-mini", response_format=Trip,
+                                            messages=[{"role": "user", "content": "Plan a trip"}])
+    assert isinstance(parsed.choices[0].message.parsed, Trip)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    completion = sandbox.chat.completions.create(model="openai/gpt-4o-mini", tools=tools, tool_choice="required",
+                                                 messages=[{"role": "user", "content": "Weather?"}])
+    call = completion.choices[0].message.tool_calls[0]
+    assert completion.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
+    stream = sandbox.chat.completions.create(model="openai/gpt-4o-mini", tools=tools, tool_choice="required", stream=True,
+                                             messages=[{"role": "user", "content": "Weather?"}])
+    arguments = "".join(c.choices[0].delta.tool_calls[0].function.arguments or "" for c in stream
+                        if c.choices and c.choices[0].delta.tool_calls)
+    assert arguments == call.function.arguments

@@ -1,0 +1,101 @@
+"""End to end: the official `anthropic` client against the gateway served by uvicorn on 127.0.0.1 (moto DynamoDB
+server, demo data): messages, stream, tools and count_tokens, through the sandbox and through a local fake Anthropic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+import pytest
+
+from gateway_common import users
+from local import seed
+from local.gateway_app import build_app
+from tests.servers import gateway_server, moto_server
+
+PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
+                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
+TOOL = {"name": "get_weather", "description": "Weather of a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[dict[str, Any]]:
+    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
+    try:
+        with moto_server(), gateway_server(build_app()) as base:
+            yield {"base": base, "keys": seed.seed_demo()}
+    finally:
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def claude(gateway: dict[str, Any]) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key=gateway["keys"]["test"]["key"], base_url=gateway["base"], max_retries=0, timeout=30)
+
+
+def test_messages(claude):
+    message = claude.messages.create(model="claude-3-5-haiku-20241022", max_tokens=100,
+                                     system="Be brief.", messages=[{"role": "user", "content": "Hello Claude"}])
+    assert message.role == "assistant" and message.content[0].type == "text"
+    assert message.content[0].text.endswith("Hello Claude") and message.stop_reason == "end_turn"
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens == 5
+
+
+def test_stream(claude):
+    with claude.messages.stream(model="anthropic/claude-3.5-haiku", max_tokens=100,
+                                messages=[{"role": "user", "content": "one two three four five"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text.endswith("one two three four five") and final.content[0].text == text
+    assert final.usage.output_tokens == 8
+
+
+def test_output_cap_is_honoured(claude):
+    message = claude.messages.create(model="anthropic/claude-3.5-haiku", max_tokens=3,
+                                     messages=[{"role": "user", "content": "one two three four five"}])
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 3
+
+
+def test_tools_round_trip(claude):
+    asked = claude.messages.create(model="openai/gpt-4o-mini", max_tokens=200, tools=[TOOL],
+                                   tool_choice={"type": "tool", "name": "get_weather"},
+                                   messages=[{"role": "user", "content": "Weather in Rome?"}])
+    use = next(block for block in asked.content if block.type == "tool_use")
+    assert asked.stop_reason == "tool_use" and use.name == "get_weather" and "city" in use.input
+    with claude.messages.stream(model="anthropic/claude-3.5-haiku", max_tokens=200, tools=[TOOL],
+                                tool_choice={"type": "any"},
+                                messages=[{"role": "user", "content": "Weather?"}]) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.content[0].type == "tool_use" and set(streamed.content[0].input) == {"city"}
+    answered = claude.messages.create(model="openai/gpt-4o-mini", max_tokens=200, tools=[TOOL], messages=[
+        {"role": "user", "content": "Weather in Rome?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18C, sunny"}]}])
+    assert answered.content[0].type == "text" and answered.stop_reason == "end_turn"
+
+
+def test_count_tokens(claude):
+    counted = claude.messages.count_tokens(model="anthropic/claude-3.5-haiku", tools=[TOOL],
+                                           messages=[{"role": "user", "content": "Hello Claude"}])
+    assert counted.input_tokens > 0
+
+
+def test_errors_raise_the_sdks_exceptions(gateway, claude):
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(api_key="gw_live_nope", base_url=gateway["base"], max_retries=0).messages.create(
+            model="anthropic/claude-3.5-haiku", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        claude.messages.create(model="nobody/nothing", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert raised.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_bearer_auth_charges_a_live_key(gateway):
+    live = gateway["keys"]["live"]
+    client = anthropic.Anthropic(auth_token=live["key"], base_url=gateway["base"], max_retries=0)
+    before = users.get_user(live["user_id"]).available
+    client.messages.create(model="anthropic/claude-3.5-haiku", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert users.get_user(live["user_id"]).available < before <= Decimal("25.00")
