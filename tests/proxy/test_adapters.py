@@ -505,3 +505,31 @@ def test_n_above_one_moves_past_anthropic(client, payer, providers):
             "model": "anthropic/claude-3.5-haiku", "n": 2, "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200 and response.headers["x-gateway-provider"] == "openrouter"
     assert anthropic_route.call_count == 0 and json.loads(openrouter.calls.last.request.content)["n"] == 2
+
+
+def test_the_openai_adapter_sends_exactly_one_output_cap():
+    from gateway_common.providers import openai_compat
+    from gateway_common.providers.config import PROVIDERS
+
+    request = {"model": "x", "messages": [], "max_tokens": 100, "max_completion_tokens": 100}
+    chat_model = openai_compat._body(PROVIDERS["openai"], "gpt-4o-mini", request, False)
+    assert chat_model["max_tokens"] == 100 and "max_completion_tokens" not in chat_model
+    reasoning = openai_compat._body(PROVIDERS["openai"], "o3-mini", request, False)
+    assert reasoning["max_completion_tokens"] == 100 and "max_tokens" not in reasoning
+    elsewhere = openai_compat._body(PROVIDERS["openrouter"], "openai/o3-mini", request, True)
+    assert elsewhere["max_tokens"] == 100 and "max_completion_tokens" not in elsewhere
+
+
+@respx.mock
+def test_gpt_image_models_get_no_response_format_upstream(client, payer, providers):
+    route = respx.post("https://api.openai.com/v1/images/generations").mock(return_value=httpx.Response(200, json={
+        "created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo="}],
+        "usage": {"total_tokens": 100, "input_tokens": 50, "output_tokens": 50}}))
+    response = client.post("/v1/images/generations", headers=bearer(payer["key"]), json={
+        "model": "openai/gpt-image-1", "prompt": "a lighthouse", "response_format": "url", "background": "transparent",
+        "output_format": "webp", "output_compression": 80, "moderation": "low", "quality": "high"})
+    assert response.status_code == 200, response.text
+    sent = json.loads(route.calls.last.request.content)
+    assert "response_format" not in sent and sent["model"] == "gpt-image-1"
+    assert (sent["background"], sent["output_format"], sent["output_compression"]) == ("transparent", "webp", 80)
+    assert response.json()["data"][0]["b64_json"] == "iVBORw0KGgo="

@@ -39,7 +39,7 @@ from .schemas import (
 )
 
 router = APIRouter()
-router.include_router(messages_routes.router)  # Anthropic's Messages API, with its own error shape
+router.routes.extend(messages_routes.router.routes)  # Anthropic's Messages API (its routes keep their error shape)
 SSE_HEADERS = streaming.SSE_HEADERS
 
 

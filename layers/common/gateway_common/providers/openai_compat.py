@@ -22,9 +22,24 @@ def _transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
     return ProviderError(provider, f"{kind}: {type(exc).__name__}", retryable=True)
 
 
+COMPLETION_CAP_MODELS = ("o1", "o3", "o4", "gpt-5")  # OpenAI models that refuse max_tokens for max_completion_tokens
+
+
+def _cap_field(config: ProviderConfig, upstream_model: str) -> str:
+    name = upstream_model.rsplit("/", 1)[-1]
+    if config.slug == "openai" and name.startswith(COMPLETION_CAP_MODELS):
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
 def _body(config: ProviderConfig, upstream_model: str, request: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """The upstream body: exactly one output cap, the reserved one (``max_tokens``), under the name the model takes."""
     body = {k: v for k, v in request.items() if v is not None}
     body["model"] = upstream_model
+    cap = body.pop("max_tokens", None) or body.pop("max_completion_tokens", None)
+    body.pop("max_completion_tokens", None)
+    if cap:
+        body[_cap_field(config, upstream_model)] = cap
     body["stream"] = stream
     if stream:
         body["stream_options"] = {"include_usage": True}  # usage is metered from the provider whenever it gives it
