@@ -118,3 +118,18 @@ def test_count_tokens_charges_nothing(client, demo):
                   path="/v1/messages/count_tokens").json()["input_tokens"]
     assert 0 < short < longer
     assert users.get_user(demo["live"]["user_id"]).available == before and not recent_for_user(demo["live"]["user_id"])
+
+
+@respx.mock
+def test_prompt_cache_breakpoints_reach_claude(client, payer, providers):
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+    ephemeral = {"type": "ephemeral"}
+    post(client, payer["key"], {
+        "model": "anthropic/claude-3.5-haiku", "max_tokens": 20,
+        "system": [{"type": "text", "text": "A long system prompt", "cache_control": ephemeral}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "A long document", "cache_control": ephemeral},
+                                                  {"type": "text", "text": "Question?"}]}]})
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["system"] == [{"type": "text", "text": "A long system prompt", "cache_control": ephemeral}]
+    assert sent["messages"][0]["content"] == [{"type": "text", "text": "A long document", "cache_control": ephemeral},
+                                              {"type": "text", "text": "Question?"}]

@@ -37,6 +37,14 @@ def _text_of(content: Any) -> str:
     return message_text(content)
 
 
+def _text_part(block: dict[str, Any]) -> dict[str, Any]:
+    """A text block as a chat text part; a prompt-cache breakpoint (``cache_control``) stays on it for Claude."""
+    part: dict[str, Any] = {"type": "text", "text": str(block.get("text", ""))}
+    if block.get("cache_control"):
+        part["cache_control"] = block["cache_control"]
+    return part
+
+
 def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     source = block.get("source") or {}
     if source.get("type") == "base64":
@@ -64,7 +72,7 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
     for number, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": str(block.get("text", ""))})
+            parts.append(_text_part(block))
         elif kind == "image":
             parts.append(_image_part(block, f"{where}.content.{number}"))
         elif kind == "tool_use" and role == "assistant":
@@ -82,7 +90,7 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
             raise BadRequest(f"field '{where}.content.{number}.type': block type '{kind}' is not supported here",
                              param=f"{where}.content.{number}.type")
     if parts or tool_calls:
-        only_text = all(p["type"] == "text" for p in parts)
+        only_text = all(p["type"] == "text" and "cache_control" not in p for p in parts)
         chat: dict[str, Any] = {"role": role,
                                 "content": "\n".join(p["text"] for p in parts) if only_text else parts}
         if tool_calls:
@@ -123,7 +131,10 @@ def _tool_choice(choice: dict[str, Any]) -> tuple[Any, bool | None]:
 def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     system = body.get("system")
-    if system:
+    if isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") for b in system):
+        messages.append({"role": "system", "content": [_text_part(b) for b in system  # cache breakpoints kept
+                                                       if isinstance(b, dict) and b.get("type") == "text"]})
+    elif system:
         messages.append({"role": "system", "content": _text_of(system)})
     for index, message in enumerate(body.get("messages") or []):
         messages.extend(_message(index, message))

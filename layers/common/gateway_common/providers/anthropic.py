@@ -30,9 +30,16 @@ def _image_block(part: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _cached(content: Any) -> bool:
+    return isinstance(content, list) and any(isinstance(p, dict) and p.get("cache_control") for p in content)
+
+
 def _content(content: Any) -> str | list[dict[str, Any]]:
-    """Text stays a string; content with images becomes Anthropic blocks (text and image), never silently dropped."""
-    if not isinstance(content, list) or not any(isinstance(p, dict) and p.get("type") in IMAGE_PARTS for p in content):
+    """Text stays a string; content with images becomes Anthropic blocks (text and image), never silently dropped;
+    text parts marked ``cache_control`` (Anthropic's prompt-cache breakpoints, as OpenRouter also takes them) stay
+    blocks that keep the mark."""
+    if not isinstance(content, list) or not (
+            _cached(content) or any(isinstance(p, dict) and p.get("type") in IMAGE_PARTS for p in content)):
         return message_text(content)
     blocks: list[dict[str, Any]] = []
     for part in content:
@@ -43,7 +50,10 @@ def _content(content: Any) -> str | list[dict[str, Any]]:
             if block is not None:
                 blocks.append(block)
         elif isinstance(part, dict) and isinstance(part.get("text"), str):
-            blocks.append({"type": "text", "text": part["text"]})
+            block = {"type": "text", "text": part["text"]}
+            if part.get("cache_control"):
+                block["cache_control"] = part["cache_control"]
+            blocks.append(block)
     return blocks
 
 
@@ -102,13 +112,13 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return out
 
 
-def _translate_messages(request: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    system_parts: list[str] = []
+def _translate_messages(request: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    system_parts: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in request.get("messages", []):
         role = message.get("role")
         if role in ("system", "developer"):
-            system_parts.append(message_text(message.get("content")))
+            system_parts.extend(_as_blocks(_content(message.get("content"))))
             continue
         content: str | list[dict[str, Any]]
         if role in ("tool", "function"):
@@ -142,7 +152,8 @@ def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bo
         "stream": stream,
     }
     if system_parts:
-        body["system"] = "\n\n".join(system_parts)
+        cached = any(block.get("cache_control") for block in system_parts)
+        body["system"] = system_parts if cached else "\n\n".join(str(b.get("text", "")) for b in system_parts)
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
         if request.get(ours) is not None:
             body[theirs] = request[ours]
