@@ -123,3 +123,19 @@ def test_bare_model_ids_resolve_when_unambiguous(client, demo, monkeypatch):
     monkeypatch.setattr(catalog, "models", lambda: models)
     body = assert_error(chat(client, key, model="gpt-4o-mini"), 400, "ambiguous", "azure/gpt-4o-mini", "openai/gpt-4o-mini")
     assert body["error"]["param"] == "model"
+
+
+def test_n_choices_are_reserved_n_times(client, dynamo):
+    """n=8 can produce 8 times the output: admission reserves that, so a balance that covers one choice refuses eight."""
+    from .conftest import make_payer
+
+    payer = make_payer("tight", Decimal("0.01"))  # gpt-4, 100 output tokens at 0.00006: 0.006 per choice
+    body = {"model": "openai/gpt-4", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    assert chat(client, payer["key"], **body).status_code == 200
+    assert_error(chat(client, payer["key"], **body, n=8), 402)
+
+
+def test_cache_counts_above_the_prompt_never_make_a_negative_charge():
+    entry = catalog.get_model("anthropic/claude-3.5-haiku")
+    assert catalog.token_cost(entry, 100, 0, cached_tokens=500, cache_write_tokens=500) == 100 * Decimal("0.00000008")
+    assert catalog.token_cost(entry, 100, 0, cached_tokens=-50) == 100 * Decimal("0.0000008")

@@ -133,3 +133,14 @@ def test_prompt_cache_breakpoints_reach_claude(client, payer, providers):
     assert sent["system"] == [{"type": "text", "text": "A long system prompt", "cache_control": ephemeral}]
     assert sent["messages"][0]["content"] == [{"type": "text", "text": "A long document", "cache_control": ephemeral},
                                               {"type": "text", "text": "Question?"}]
+
+
+def test_count_tokens_is_rate_limited_like_any_endpoint(client, demo, monkeypatch):
+    from gateway_common import db
+
+    monkeypatch.setenv("GATEWAY_ENDPOINT_LIMITS", json.dumps({"POST /v1/messages/count_tokens": {"minute": 2}}))
+    db.get_settings.cache_clear()
+    body = {"model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}]}
+    statuses = [post(client, demo["test"]["key"], body, path="/v1/messages/count_tokens").status_code for _ in range(3)]
+    db.get_settings.cache_clear()
+    assert statuses == [200, 200, 429]

@@ -22,7 +22,7 @@ from gateway_common import catalog
 from gateway_common.auth import Caller, authenticate, require_scope
 from gateway_common.errors import GatewayError
 from gateway_common.providers.base import Usage, estimate_prompt_tokens
-from gateway_common.web import _validation_message, client_ip
+from gateway_common.web import _validation_message, client_ip, count_endpoint_request
 
 from . import logic, messages_api, streaming
 from .schemas import AnthropicMessage, CountTokensRequest, CountTokensResponse, MessagesRequest
@@ -96,8 +96,8 @@ async def messages(body: MessagesRequest, request: Request, caller: Caller = Dep
 
 @router.post("/v1/messages/count_tokens", response_model=CountTokensResponse, tags=["anthropic"],
              summary="Input tokens of a Messages request (the gateway's estimate, as reserved; nothing is charged)")
-def count_tokens(body: CountTokensRequest, caller: Caller = Depends(anthropic_caller)) -> CountTokensResponse:
-    del caller
+def count_tokens(body: CountTokensRequest, request: Request, caller: Caller = Depends(anthropic_caller)) -> CountTokensResponse:
+    count_endpoint_request(request, caller)  # free, but not unlimited: the endpoint's own rate limit
     catalog.get_model(body.model)
     chat = messages_api.to_chat_body({**body.model_dump(exclude_none=True), "max_tokens": 1})
     return CountTokensResponse(input_tokens=estimate_prompt_tokens(chat["messages"], chat))
