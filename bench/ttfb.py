@@ -1,6 +1,7 @@
 """Time to first byte of streamed requests through the gateway, per API surface, over a local fake upstream:
 a chat completion stream, a Responses stream and an Anthropic Messages stream, interleaved request by request so
-machine noise hits every figure alike, next to the fake upstream's own TTFB.
+machine noise hits every figure alike, next to the fake upstream's own TTFB and a non-streamed chat completion (whose
+first byte is its whole answer).
 
 Run: `.venv/bin/python -m bench.ttfb [requests per surface]`. The fake upstream serves OpenAI's chat SSE and
 Anthropic's Messages SSE on 127.0.0.1 (OPENAI_BASE_URL / ANTHROPIC_BASE_URL point the real adapters at it). Each
@@ -50,12 +51,16 @@ def _anthropic_sse() -> bytes:
 
 def fake_upstream_app():  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
-    from starlette.responses import Response
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from bench.proxy import COMPLETION
 
     openai_body, anthropic_body = _openai_sse(), _anthropic_sse()
 
-    async def chat(_request):  # type: ignore[no-untyped-def]
+    async def chat(request):  # type: ignore[no-untyped-def]
+        if not (await request.json()).get("stream"):
+            return JSONResponse(COMPLETION)
         return Response(openai_body, media_type="text/event-stream")
 
     async def messages(_request):  # type: ignore[no-untyped-def]
@@ -67,6 +72,8 @@ def fake_upstream_app():  # type: ignore[no-untyped-def]
 
 SURFACES: dict[str, tuple[str, dict[str, Any], bytes]] = {
     # name: (path, body, the bytes that mark the first text delta)
+    "chat (JSON)": ("/v1/chat/completions", {"model": "openai/gpt-4o-mini", "max_tokens": 32,
+                                             "messages": [{"role": "user", "content": "Hello"}]}, b"Hello from"),
     "chat stream": ("/v1/chat/completions", {"model": "openai/gpt-4o-mini", "stream": True, "max_tokens": 32,
                                              "messages": [{"role": "user", "content": "Hello"}]}, b'"content":"Hello"'),
     "Responses stream": ("/v1/responses", {"model": "openai/gpt-4o-mini", "stream": True, "max_output_tokens": 32,
