@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway_common.catalog import ModelEntry
 from gateway_common.errors import BadRequest
 from gateway_common.providers import routing
-from gateway_common.providers.base import Usage, estimate_text_tokens
+from gateway_common.providers.base import Usage, estimate_prompt_tokens, estimate_text_tokens
 from gateway_common.providers.routing import Target
 from gateway_common.providers.sandbox import embedding_texts
 
@@ -38,11 +38,19 @@ def check(entry: ModelEntry, request: dict[str, Any]) -> int:
     return int(wanted or native)
 
 
-def chat_body(model: str, request: dict[str, Any]) -> dict[str, Any]:
+def chat_body(entry: ModelEntry, request: dict[str, Any]) -> dict[str, Any]:
+    """The canonical body admission reserves for. An embedding model's ``context_length`` is what one request may
+    hold in all (OpenAI: 300,000 tokens), its ``top_provider.context_length`` what one input may (8191)."""
     texts = embedding_texts(request.get("input"))
     if not texts or len(texts) > MAX_INPUTS or any(text == "" for text in texts):
         raise BadRequest(f"field 'input': 1 to {MAX_INPUTS} non-empty inputs", param="input")
-    return {"model": model, "messages": [{"role": "user", "content": "\n".join(texts)}], "max_tokens": 1}
+    per_input = entry.top_provider.context_length or entry.context_length
+    for index, text in enumerate(texts):
+        tokens = estimate_prompt_tokens([{"role": "user", "content": text}])
+        if per_input and tokens > per_input:
+            raise BadRequest(f"field 'input.{index}': about {tokens} tokens, more than the {per_input} one input of "
+                             f"'{entry.id}' may hold", code="context_length_exceeded", param=f"input.{index}")
+    return {"model": entry.id, "messages": [{"role": "user", "content": "\n".join(texts)}], "max_tokens": 1}
 
 
 def _encode(vector: list[float], encoding: str) -> list[float] | str:

@@ -126,7 +126,7 @@ async def create_embeddings(
     raw = body.model_dump(exclude_none=True)
     entry = catalog.get_model(body.model)
     dimensions = embeddings.check(entry, raw)
-    call = await _admit(request, caller, endpoint="/v1/embeddings", body=embeddings.chat_body(entry.id, raw))
+    call = await _admit(request, caller, endpoint="/v1/embeddings", body=embeddings.chat_body(entry, raw))
     target, result, cost = await embeddings.create(call, raw, dimensions)
     return JSONResponse(result, headers=logic.gateway_headers(call, target, cost))
 
