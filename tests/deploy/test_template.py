@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +148,15 @@ def test_checkov_passes_on_the_template():
                             timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Failed checks: 0" in result.stdout
+
+
+def test_samconfig_profiles_dev_and_prod_name_their_stage_and_only_template_parameters():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for profile, stage in (("default", "dev"), ("prod", "prod")):
+        assert config[profile]["global"]["parameters"]["stack_name"] == f"ai-gateway-{stage}"
+        for command in ("deploy", "sync") if profile == "default" else ("deploy",):
+            text = config[profile][command]["parameters"]["parameter_overrides"]
+            overrides = dict(pair.split("=", 1) for pair in shlex.split(text))
+            assert overrides["Stage"] == stage
+            assert set(overrides) <= set(PARAMETERS), set(overrides) - set(PARAMETERS)
+    assert config["default"]["sync"]["parameters"]["watch"] is True
