@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install run test lint validate checkov build bench clean rollup reconcile
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt $(wildcard functions/*/requirements.txt) constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt

@@ -3,7 +3,7 @@
 - The Lambda Runtime API (``next`` / ``response`` / ``error``, and ``init/error``) served on 127.0.0.1 by ``RuntimeApi``.
 - A fresh Python 3.13 process in a private mount namespace (``unshare -m``): the function's artifact at /var/task, the
   layer at /opt (so its ``python/`` is /opt/python), the runtime interface client at /var/runtime, and the interpreter
-  in an empty venv at /var/lang. ``sys.path`` is /var/task, /opt/python, /var/runtime and the standard library: a
+  in an empty venv at /var/lang, all four read-only as in Lambda. ``sys.path`` is /var/task, /opt/python, /var/runtime and the standard library: a
   dependency missing from the artifact or the layer, or one only the dev venv has, fails to import.
 - The real ``awslambdaric`` (PyPI), as the python3.13 runtime runs it: ``python -m awslambdaric <handler>``.
 - Init duration: from the process start to its first ``next`` call (interpreter, runtime client, handler module).
@@ -112,6 +112,12 @@ class RuntimeApi:
         self.server.server_close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc): on a loaded machine the init figure that holds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def install_runtime_client(dest: Path, python: str) -> Path:
     """awslambdaric (and what it needs) for this machine's 3.13, pinned by constraints.txt, as Lambda's /var/runtime."""
     if not (dest / "awslambdaric").exists():
@@ -121,6 +127,8 @@ def install_runtime_client(dest: Path, python: str) -> Path:
              str(dest), "--platform", f"manylinux2014_{arch}", "--implementation", "cp", "--python-version", "3.13",
              "--only-binary=:all:", "-r", str(ROOT / "tests" / "deploy" / "runtime-requirements.txt"),
              "-c", str(ROOT / "constraints.txt")], check=True, capture_output=True, timeout=600)
+        subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(dest)],
+                       check=True, capture_output=True, timeout=600)
     return dest
 
 
@@ -142,7 +150,10 @@ def lambda_command(task: Path, layer: Path, runtime: Path, lang: Path, command: 
     script = (
         "set -e; mount -t tmpfs none /var; mkdir -p /var/task /var/runtime /var/lang; "
         f"mount --bind '{task}' /var/task; mount --bind '{runtime}' /var/runtime; mount --bind '{lang}' /var/lang; "
-        f"mount --bind '{layer}' /opt; cd /var/task; {command}"
+        f"mount --bind '{layer}' /opt; "
+        # read-only, as Lambda's are: nothing can write bytecode (or anything else) there at run time
+        "for d in /var/task /var/runtime /var/lang /opt; do mount -o remount,bind,ro $d; done; "
+        f"cd /var/task; {command}"
     )
     return [*_namespace(), "sh", "-c", script]
 
@@ -168,8 +179,9 @@ def lambda_env(variables: dict[str, str], function_name: str, memory: int, api: 
 
 @contextmanager
 def booted(name: str, task: Path, layer: Path, runtime: Path, lang: Path, handler: str, env: dict[str, str],
-           log: Path) -> Iterator[tuple[RuntimeApi, subprocess.Popen[bytes], float]]:
-    """Start the function as the python3.13 runtime does; yields (api, process, init seconds) once it asks for work."""
+           log: Path) -> Iterator[tuple[RuntimeApi, subprocess.Popen[bytes], tuple[float, float]]]:
+    """Start the function as the python3.13 runtime does; once it asks for work, yields (api, process, init) where
+    init is (wall seconds, CPU seconds) from the process start to its first ``next``."""
     api = RuntimeApi(name)
     command = lambda_command(task, layer, runtime, lang, f"exec /var/lang/bin/python3.13 -m awslambdaric '{handler}'")
     started = time.monotonic()
@@ -188,7 +200,7 @@ def booted(name: str, task: Path, layer: Path, runtime: Path, lang: Path, handle
                 detail = log.read_text(errors="replace")[-3000:]
             raise AssertionError(f"{name} did not start (exit {process.poll()}): {detail}")
         assert api.first_next is not None
-        yield api, process, api.first_next - started
+        yield api, process, (api.first_next - started, cpu_seconds(process.pid))  # blocked in `next`: CPU stands still
     finally:
         process.kill()
         process.wait(timeout=10)
