@@ -149,7 +149,7 @@ def test_function_boots_with_the_runtime_client_and_answers_its_events(function,
         answers = {name: api.invoke(event, process) for name, event in events}
     size = sum(p.stat().st_size for p in (build / function.logical_id).rglob("*") if p.is_file())
     _report(world, f"{function.logical_id:26} init {init[0] * 1000:6.0f} ms wall {init[1] * 1000:5.0f} ms CPU   "
-                   f"artifact {size / 1e6:6.2f} MB unzipped (x86_64 build)")
+                   f"artifact {size / 1024:8.0f} KB unzipped (x86_64 build)")
     for name, (kind, payload) in answers.items():
         assert kind == "response", f"{function.logical_id} {name}: {json.dumps(payload)[:1500]}"
         if not function.routes:
@@ -206,7 +206,7 @@ def test_chat_function_boots_through_run_sh_and_streams_a_completion(world):
         process.wait(timeout=10)
     size = sum(p.stat().st_size for p in (build / function.logical_id).rglob("*") if p.is_file())
     _report(world, f"{'ChatFunction (run.sh)':26} init {ready * 1000:6.0f} ms wall {ready_cpu * 1000:5.0f} ms CPU   "
-                   f"artifact {size / 1e6:6.2f} MB unzipped (x86_64 build)")
+                   f"artifact {size / 1024:8.0f} KB unzipped (x86_64 build)")
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert len(chunks) > 2 and text, chunks
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
