@@ -3,10 +3,12 @@
 - The Lambda Runtime API (``next`` / ``response`` / ``error``, and ``init/error``) served on 127.0.0.1 by ``RuntimeApi``.
 - A fresh Python 3.13 process in a private mount namespace (``unshare -m``): the function's artifact at /var/task, the
   layer at /opt (so its ``python/`` is /opt/python), the runtime interface client at /var/runtime, and the interpreter
-  in an empty venv at /var/lang, all four read-only as in Lambda. ``sys.path`` is /var/task, /opt/python, /var/runtime and the standard library: a
-  dependency missing from the artifact or the layer, or one only the dev venv has, fails to import.
+  in an empty venv at /var/lang, all four read-only as in Lambda. ``sys.path`` is /var/task, /opt/python,
+  /var/runtime and the standard library: a dependency missing from the artifact or the layer, or one only the dev venv
+  has, fails to import.
 - The real ``awslambdaric`` (PyPI), as the python3.13 runtime runs it: ``python -m awslambdaric <handler>``.
-- Init duration: from the process start to its first ``next`` call (interpreter, runtime client, handler module).
+- Init duration: from the process start to its first ``next`` call (interpreter, runtime client, handler module), in
+  wall time and in the process's CPU time (on a shared machine the wall time mostly measures the neighbours).
 """
 
 from __future__ import annotations
