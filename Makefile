@@ -5,13 +5,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
+CHECKOV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed-stamp
+ARCH ?= arm64
+STAGE ?= dev
+export ARCH
 PORT ?= 8000
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install run test lint validate build bench clean rollup
+.PHONY: install run test lint validate checkov build bench clean rollup reconcile
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt $(wildcard functions/*/requirements.txt) constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
@@ -24,23 +29,34 @@ $(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
 	touch $(TOOLS_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP)
+# checkov pins boto3, packaging and networkx to releases of its own: a third venv (tests/deploy/test_template.py runs it)
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+install: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
 
 run: $(STAMP) ## the whole gateway on http://127.0.0.1:$(PORT), embedded DynamoDB, demo data
 	PORT=$(PORT) $(PY) -m local.server
 
-test: install ## the whole suite (unit, api, lambda, e2e, deploy checks), then ruff
+test: install ## the whole suite (unit, api, lambda, e2e, deploy: sam build + boot, checkov), then ruff
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check .
 
 lint: install
 	$(VENV)/bin/ruff check .
 
-validate: install ## sam validate --lint (no AWS account needed)
+validate: install ## sam validate --lint and checkov (no AWS account needed)
 	$(TOOLS)/bin/sam validate --lint
+	$(CHECKOV)/bin/checkov --config-file .checkov.yaml
 
-build: install ## sam build for python3.13/arm64 (needs a python3.13 for the bytecode: see README, Deploy)
-	$(TOOLS)/bin/sam build
+build: install ## sam build for python3.13 on ARCH (arm64; ARCH=x86_64 for the other), 3.13 bytecode: see README, Deploy
+	$(TOOLS)/bin/sam build --parameter-overrides Architecture=$(ARCH)
+
+reconcile: $(STAMP) ## balance = ledger - usage for every user of a deployed STAGE (read-only; AWS credentials needed)
+	$(PY) -m ops.reconcile --stage $(STAGE)
 
 rollup: ## run the usage rollup job once, inside the running `make run` (it also runs every LOCAL_JOB_INTERVAL s)
 	curl -sS -X POST http://127.0.0.1:$(PORT)/local/jobs/RollupFunction; echo
@@ -53,4 +69,4 @@ bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.ttfb
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .gateway .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .gateway .pytest_cache .ruff_cache

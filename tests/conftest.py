@@ -60,3 +60,18 @@ def client(dynamo: Any, gateway_app: Any) -> TestClient:
     return TestClient(gateway_app)
 
 
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: Any) -> None:
+    """The figures tests/deploy wrote (build sizes and times, each function's init duration), shown after the run."""
+    factory = getattr(config, "_tmp_path_factory", None)  # the session's temp root, shared with the xdist workers
+    if factory is None:
+        return
+    root = factory.getbasetemp()
+    reports = [root / "build-arm64" / "build-report.txt", root / "build-x86_64" / "build-report.txt",
+               root / "boot-report.txt"]
+    found = [path.read_text() for path in reports if path.exists()]
+    if found:
+        terminalreporter.section("deploy figures (tests/deploy)")
+        for text in found:
+            terminalreporter.write(text + ("" if text.endswith("\n") else "\n"))

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from gateway_common import admission, autotopup, catalog, metering, output_cap, trials
+from gateway_common import admission, autotopup, catalog, metering, observability, output_cap, trials
 from gateway_common.auth import Caller
 from gateway_common.catalog import ModelEntry
 from gateway_common.errors import BadRequest, Forbidden, GatewayError
@@ -173,6 +173,7 @@ def finish(
         else:
             extra.append(idempotency.release_item(call.idem_cid, call.request_id))
     metering.settle(call.reservation, record, extra)
+    observability.ai_call(usage.prompt_tokens, usage.completion_tokens, cost, currency)
     if cost > 0 and call.reservation.mode == "credits":  # only a charge takes the balance below a top-up threshold
         autotopup.after_settle(call.caller.user_id, None, sandbox=call.caller.is_sandbox, hint=call.caller.user)
     if call.session_id is not None and status != "error":

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from gateway_common import metering
-from gateway_common.observability import logger
+from gateway_common.observability import Metric, emit, logger
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     del event, context
     released = metering.sweep()
     logger.info("reservation sweep", extra={"released": released})
+    emit(Metric.EXPIRED_RESERVATIONS, released)  # alarmed: each one is a request that crashed between admission and settle
     return {"released": released}

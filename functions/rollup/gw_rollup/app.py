@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from gateway_common.observability import logger, metrics
+from gateway_common.observability import Metric, emit, logger
 
 from .job import RollupJob
 
 SAFETY_MS = 10_000  # stop starting new batches this long before the Lambda timeout
 
 
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
 
@@ -22,8 +19,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     report = RollupJob(time_left=time_left).run()
     # Lag: age of the newest record processed while records are still waiting (0 when caught up). Alarmed at 1 h.
-    metrics.add_metric(name="RollupLagSeconds", unit=MetricUnit.Seconds, value=report.lag_seconds)
-    metrics.add_metric(name="RollupRecords", unit=MetricUnit.Count, value=report.counted)
+    emit(Metric.ROLLUP_LAG_SECONDS, report.lag_seconds)
+    emit(Metric.ROLLUP_RECORDS, report.counted)
     logger.info("rollup run", extra={"records": report.records, "counted": report.counted,
                                      "transactions": report.transactions, "conflicts": report.conflicts,
                                      "lag_seconds": report.lag_seconds, "caught_up": report.caught_up})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .observability import logger
+
 SECRET_CACHE_SECONDS = 300
 
 
@@ -19,12 +21,16 @@ def get_secret(name: str) -> str | None:
     reference = os.environ.get(f"{name}_PARAM")
     if not reference:
         return None
-    if reference.startswith("arn:aws:secretsmanager:"):
-        from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities import parameters
 
-        value = parameters.get_secret(reference, max_age=SECRET_CACHE_SECONDS)
-    else:
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_parameter(reference, decrypt=True, max_age=SECRET_CACHE_SECONDS)
+    try:
+        if reference.startswith("arn:aws:secretsmanager:"):
+            value = parameters.get_secret(reference, max_age=SECRET_CACHE_SECONDS)
+        else:
+            value = parameters.get_parameter(reference, decrypt=True, max_age=SECRET_CACHE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        # a parameter not created (or not readable) is a setting not configured: callers answer 503 naming it,
+        # not 500 (found by tests/deploy/test_boot.py: GET /auth/config failed this way in a Lambda boot)
+        logger.warning("secret not readable", extra={"setting": name, "error": type(exc).__name__})
+        return None
     return str(value) if value else None

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__, plans, ratelimit
 from .auth import Caller, authenticate, require_admin, require_scope
 from .errors import GatewayError, envelope
+from . import observability
 from .observability import logger
 
 STARTED_AT = time.time()
@@ -119,6 +120,7 @@ class RequestContextMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                observability.response(message["status"])
                 extra = [(b"x-request-id", request_id.encode())]
                 existing = {k.lower() for k, _ in message.get("headers", [])}
                 for name, value in (state.get("rate_limit_headers") or {}).items():

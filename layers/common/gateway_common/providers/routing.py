@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import observability
 from ..catalog import ModelEntry
 from ..errors import BadRequest, GatewayError, RateLimited, ServiceUnavailable, UpstreamError
 from ..observability import logger
@@ -136,7 +137,7 @@ def _read_key(target: Target) -> str | None:
 async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
     errors: list[ProviderError] = []
     deadline = _clock() + UPSTREAM_BUDGET_SECONDS
-    for target in targets:
+    for index, target in enumerate(targets):
         for attempt in range(ATTEMPTS_PER_ROUTE):
             left = deadline - _clock()
             if left <= 0:
@@ -144,15 +145,21 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
                                                              "upstream time budget was spent"))
                 raise _final_error(model, errors)
             key: str | None = None
+            started = _clock()
             try:
                 key = _read_key(target)
                 try:
                     async with asyncio.timeout(left):
-                        return target, await call(target, key)
+                        result = await call(target, key)
                 except TimeoutError:
                     raise ProviderError(target.provider, "timed out (the request's upstream time budget ran out)",
                                         retryable=True) from None
+                observability.upstream(target.provider, (_clock() - started) * 1000, failed=False)
+                if index:
+                    observability.emit(observability.Metric.FALLBACKS)
+                return target, result
             except ProviderError as exc:
+                observability.upstream(target.provider, (_clock() - started) * 1000, failed=True)
                 if key and key in exc.message:  # some providers echo the key they refused
                     exc.message = exc.message.replace(key, "[provider key]")
                 errors.append(exc)

@@ -1,0 +1,1 @@
+"""Operator tools run against a deployed stack (docs/operations.md)."""
