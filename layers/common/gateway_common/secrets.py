@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .redaction import register_secret
+
 SECRET_CACHE_SECONDS = 300
 
 
@@ -27,4 +29,8 @@ def get_secret(name: str) -> str | None:
         from aws_lambda_powertools.utilities import parameters
 
         value = parameters.get_parameter(reference, decrypt=True, max_age=SECRET_CACHE_SECONDS)
-    return str(value) if value else None
+    if not value:
+        return None
+    if not any(c.isspace() for c in str(value)):  # a key, not a PEM (public keys need no filtering)
+        register_secret(str(value))
+    return str(value)
