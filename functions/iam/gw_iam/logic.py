@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from gateway_common import account_state, apikeys, audit, auth, plans, route_names, users
 from gateway_common.auth import Caller
+from gateway_common.dates import parse_date_param
 from gateway_common.errors import BadRequest, Conflict, NotFound
 from gateway_common.models import RateLimitOverride, UserRecord
-from gateway_common.timeutil import iso, iso_now, parse_iso, utcnow
+from gateway_common.timeutil import iso, iso_now, utcnow
 
 from . import dal
 
@@ -220,18 +221,7 @@ def _limits_only(override: dict[str, Any] | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- audit log
 
 def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return day + timedelta(days=1, seconds=-1) if end else day
-        return parse_iso(text).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise BadRequest(
-            f"query parameter '{name}': '{value}' is not a date; use YYYY-MM-DD or an ISO 8601 time like 2024-01-01T00:00:00Z"
-        ) from None
+    return parse_date_param(value, name, end=end)
 
 
 def _months(start: datetime, end: datetime) -> list[str]:
