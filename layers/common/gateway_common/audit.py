@@ -98,10 +98,7 @@ def audit_item(
 
 def record(**fields: Any) -> dict[str, Any]:
     """Write one entry on its own (chained; conditional on a fresh id, so an entry is never overwritten)."""
-    element = transaction_put(**fields)
-    chained = transact([element])
-    logger.info("audit", extra={"action": fields["action"], "resource_type": fields["resource_type"]})
-    return chained[0]
+    return transact([transaction_put(**fields)])[0]
 
 
 def transaction_put(**fields: Any) -> dict[str, Any]:
@@ -210,6 +207,8 @@ def transact(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chained, head_count, entries = _chain(items)
         try:
             db.client().transact_write_items(TransactItems=chained)
+            for entry in entries:
+                logger.info("audit", extra={"action": entry["action"], "resource_type": entry["resource_type"]})
             return entries
         except ClientError as exc:
             reasons = db.cancellation_reasons(exc)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from . import fastapi_loader  # noqa: F401 (first: FastAPI's own models then load unbuilt, see that module)
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, plans, ratelimit
+from . import __version__, db, plans, ratelimit
 from .auth import Caller, authenticate, require_admin, require_scope
 from .errors import GatewayError, envelope
 from .observability import logger
@@ -89,6 +90,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
+RETRY_AFTER_TRANSIENT = 1  # seconds: DynamoDB throttling and transaction conflicts pass within about that
+
+
+async def _aws_error(request: Request, exc: Exception) -> JSONResponse:
+    """A DynamoDB failure that outlasted botocore's retries: a 503 with Retry-After when it passes (throttling, a
+    conflicting transaction, a timeout), else the 500 of any unexpected error."""
+    if not db.is_transient(exc):
+        return await _unexpected_error(request, exc)
+    logger.warning("storage busy", extra={"path": route_name(request), "error": type(exc).__name__})
+    # rate-limit headers only if already known: reading the counters now would meet the same throttling
+    return error_response(503, "The service is busy right now: retry shortly (nothing was charged twice)",
+                          code="storage_busy", headers={"Retry-After": str(RETRY_AFTER_TRANSIENT)})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", extra={"path": route_name(request)})  # the template: a path may hold a key
     return error_response(500, "Internal server error; the request id in X-Request-Id helps support find it")
@@ -140,6 +155,8 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientError, _aws_error)
+    app.add_exception_handler(BotoCoreError, _aws_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestContextMiddleware)
     return app
