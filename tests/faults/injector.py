@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from botocore.retries.standard import ExponentialBackoff
 from moto.core.botocore_stubber import MockRawResponse
 
 from gateway_common import db
@@ -92,14 +94,18 @@ class Injector:
 
 @contextmanager
 def injected() -> Iterator[Injector]:
-    """Faults on the process's DynamoDB client while the block runs."""
+    """Faults on the process's DynamoDB client while the block runs (botocore's retries then wait no time: the
+    attempts are what is tested, not the backoff's jitter)."""
     injector = Injector()
     events = db.client().meta.events
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     events.register_first("before-send.dynamodb", injector.before, unique_id="fault-before")
     events.register_last("before-send.dynamodb", injector.after, unique_id="fault-after")
     try:
         yield injector
     finally:
+        patch.undo()
         events.unregister("before-send.dynamodb", unique_id="fault-before")
         events.unregister("before-send.dynamodb", unique_id="fault-after")
 
