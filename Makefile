@@ -50,6 +50,7 @@ bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.proxy
 	$(PY) -m bench.admission
 	$(PY) -m bench.rollup
+	$(PY) -m bench.redaction
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .gateway .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 MIN_RUN = 8
@@ -43,38 +44,47 @@ def register_secret(value: str | None) -> None:
     """Remember a secret fetched at run time (SSM / Secrets Manager): later text is filtered against it too."""
     if value and len(value) >= MIN_RUN and value not in _registered:
         _registered.add(value)
-        _grams.cache_clear()
 
 
-def _configured() -> frozenset[str]:
-    values = {os.environ.get(name) or "" for name in SECRET_NAMES}
-    return frozenset(v for v in values | _registered if len(v) >= MIN_RUN)
+@dataclass(frozen=True)
+class _Matcher:
+    grams: frozenset[str]   # every MIN_RUN-character slice of every secret
+    runs: re.Pattern[str]   # runs of characters that secrets are made of: only windows inside them can match
 
 
 @lru_cache(maxsize=8)
-def _grams(secrets: frozenset[str]) -> frozenset[str]:
-    """Every MIN_RUN-character slice of every secret: a text run made of such slices is a piece of a secret."""
-    return frozenset(s[i:i + MIN_RUN] for s in secrets for i in range(len(s) - MIN_RUN + 1))
+def _matcher(environment: tuple[str | None, ...], registered: int) -> _Matcher | None:
+    """For the secrets in the environment and the ``registered`` ones (a set that only grows: its size says which)."""
+    usable = [s for s in {*environment, *_registered} if s and len(s) >= MIN_RUN]
+    if not usable:
+        return None
+    alphabet = "".join(sorted(set("".join(usable))))
+    return _Matcher(frozenset(s[i:i + MIN_RUN] for s in usable for i in range(len(s) - MIN_RUN + 1)),
+                    re.compile(f"[{re.escape(alphabet)}]{{{MIN_RUN},}}"))
 
 
-def _mask_secret_runs(text: str, grams: frozenset[str]) -> str:
-    covered = [False] * len(text)
-    for i in range(len(text) - MIN_RUN + 1):
-        if text[i:i + MIN_RUN] in grams:
-            for j in range(i, i + MIN_RUN):
-                covered[j] = True
-    if not any(covered):
+def _configured() -> _Matcher | None:
+    return _matcher(tuple(os.environ.get(name) for name in SECRET_NAMES), len(_registered))
+
+
+def _mask_secret_runs(text: str, matcher: _Matcher) -> str:
+    """Every character covered by a MIN_RUN-window that is a slice of a secret becomes part of one marker."""
+    covered: list[tuple[int, int]] = []
+    for run in matcher.runs.finditer(text):
+        start, end = run.span()
+        for i in range(start, end - MIN_RUN + 1):
+            if text[i:i + MIN_RUN] in matcher.grams:
+                if covered and covered[-1][1] >= i:
+                    covered[-1] = (covered[-1][0], i + MIN_RUN)
+                else:
+                    covered.append((i, i + MIN_RUN))
+    if not covered:
         return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if covered[i]:
-            while i < len(text) and covered[i]:
-                i += 1
-            out.append(PROVIDER_KEY)
-        else:
-            out.append(text[i])
-            i += 1
+    out, last = [], 0
+    for start, end in covered:
+        out += [text[last:start], PROVIDER_KEY]
+        last = end
+    out.append(text[last:])
     return "".join(out)
 
 
@@ -82,9 +92,9 @@ def redact(text: str) -> str:
     """``text`` without configured secrets (whole or any 8+ character run of one) and without credential shapes."""
     if not text:
         return text
-    secrets = _configured()
-    if secrets:
-        text = _mask_secret_runs(text, _grams(secrets))
+    matcher = _configured()
+    if matcher is not None:
+        text = _mask_secret_runs(text, matcher)
     return _SHAPES.sub(REDACTED, text)
 
 
