@@ -69,7 +69,11 @@ class Injector:
         fault = self._due(request, event_name, ("throughput", "throttling", "conflict"))
         if fault is None:
             return None
-        if fault.kind == "conflict":
+        operation = event_name.rsplit(".", 1)[-1]
+        if fault.kind == "conflict" and operation != "TransactWriteItems":  # a single write meeting a transaction
+            body = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                    "message": "Transaction is ongoing for the item"}
+        elif fault.kind == "conflict":
             count = len(json.loads(request.body).get("TransactItems", [])) or 1
             reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
             reasons += [{"Code": "None"}] * (count - 1)
