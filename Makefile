@@ -67,6 +67,7 @@ bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.admission
 	$(PY) -m bench.rollup
 	$(PY) -m bench.ttfb
+	$(PY) -m bench.redaction
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .gateway .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +18,10 @@ KEYS_FILE = Path(os.environ.get("GATEWAY_KEYS_FILE") or ROOT / ".gateway" / "dev
 def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     host = os.environ.get("HOST", "127.0.0.1")
+    listener = socket.socket()  # bound before anything else: PORT=0 lets the OS pick, and the line below tells which
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    port = int(listener.getsockname()[1])
     mock = embedded.start()
     from . import gateway_app, job_trigger, jobs, seed
 
@@ -32,11 +37,15 @@ def main() -> None:
 
     import uvicorn
 
+    from gateway_common.redaction import install_log_filters
+
+    install_log_filters()  # a key in a URL (GET /api/usage/{license_key}) never reaches the access log
     stop_jobs = jobs.start_background_jobs()
     try:
         app = gateway_app.build_app()
         app.include_router(job_trigger.router)  # POST /local/jobs/<LogicalId>: `make rollup`
-        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+        config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
         stop_jobs()
         if mock is not None:

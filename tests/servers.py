@@ -15,10 +15,12 @@ from gateway_common import auth, db
 from local import moto_atomic, tables
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A loopback socket bound to port 0: the OS picks a free port and it stays ours (no pick-then-bind race)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextmanager
@@ -26,9 +28,9 @@ def moto_server() -> Iterator[str]:
     """A moto DynamoDB server on loopback with the template's tables; DYNAMODB_ENDPOINT_URL points at it."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the OS picks the port while binding
     server.start()
+    port = server.get_host_and_port()[1]
     moto_atomic.install()
     endpoint = f"http://127.0.0.1:{port}"
     previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
@@ -49,12 +51,13 @@ def moto_server() -> Iterator[str]:
 
 
 @contextmanager
-def gateway_server(app: Any) -> Iterator[str]:
+def gateway_server(app: Any, log_level: str = "warning") -> Iterator[str]:
     """The gateway app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     started = threading.Event()
     for _ in range(500):
@@ -69,3 +72,4 @@ def gateway_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()

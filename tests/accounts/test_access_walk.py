@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 import respx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 
 from gateway_common import apikeys
-from gateway_common.auth import Caller
+from gateway_common.auth import Caller, authenticate, require_admin
 from gateway_common.web import authorized, create_app
 from tests.helpers import bearer
 
@@ -18,11 +18,18 @@ from . import walk
 from .conftest import make_user
 
 
-def _account(name: str) -> walk.Account:
-    made = make_user(name)
+def _account(name: str, role: str = "user") -> walk.Account:
+    made = make_user(name, role=role)
     account = walk.Account(user_id=made["user_id"], key=made["key"], key_id=made["key_id"])
     account.secrets = [made["user_id"], made["email"], made["key_id"], made["masked"], made["key"], name]
     return account
+
+
+def _scopeless(account: walk.Account) -> walk.Account:
+    """The same user with a second key whose scope_permissions grant nothing."""
+    raw, record = apikeys.create_gw_key(user_id=account.user_id, key_name="no scopes", environment="live",
+                                        scope_permissions={"read": [], "write": []})
+    return walk.Account(user_id=account.user_id, key=raw, key_id=record.key_id)
 
 
 def _find_id(payload: Any, names: tuple[str, ...]) -> str | None:
@@ -66,9 +73,10 @@ def test_every_route_is_guarded(client, dynamo, no_network):
     assert len(routes) >= 20 and {r.name for r in routes} >= {"GET /roles", "POST /auth/privy", "GET /user/balance"}
     user, victim = _account("walk-caller-a"), _account("walk-victim-b")
     owned = _owned_resources(client, victim, routes)
-    result = walk.walk(client, routes, user=user, other=victim, owned=owned)
+    result = walk.walk(client, routes, user=user, other=victim, owned=owned, scopeless=_scopeless(user),
+                       scopeless_admin=_scopeless(_account("walk-admin-c", role="admin")))
     assert result.problems == [], "\n".join(result.problems)
-    assert result.calls >= 3 * len(routes)
+    assert result.calls >= 4 * len(routes)
     # the victim's key and resources survived every call the walk made with the other user's key
     assert client.get("/user/balance", headers=bearer(victim.key)).json()["user_id"] == victim.user_id
     assert apikeys.get_key(owned["key_id"]).status == "active"
@@ -114,6 +122,16 @@ def _leaky_router() -> APIRouter:
         record = apikeys.get_key(key_id)
         return {"key_id": key_id, "user_id": record.user_id if record else None, "masked": record.masked if record else None}
 
+    @router.get("/user/unscoped-balance")
+    def unscoped_balance(request: Request) -> dict[str, str]:  # authenticates, but forgot the scope check
+        caller = authenticate(request.headers.get("authorization"), request.headers.get("x-license-key"))
+        return {"user_id": caller.user_id}
+
+    @router.get("/admin/unscoped-report")
+    def unscoped_report(request: Request) -> dict[str, str]:  # checks the admin role, but forgot the scope check
+        require_admin(authenticate(request.headers.get("authorization"), request.headers.get("x-license-key")))
+        return {"report": "everyone's revenue"}
+
     @router.get("/user/guarded-keys/{key_id}")
     def guarded_key(key_id: str, caller: Caller = authorized("api_keys")) -> dict[str, Any]:  # done right
         record = apikeys.get_owned_key(caller.user_id, key_id)
@@ -126,8 +144,12 @@ def test_the_walk_fails_when_a_route_forgets_its_guard(dynamo):
     router = _leaky_router()
     client = TestClient(create_app("walk-negative", [router]))
     user, victim = _account("leak-caller-a"), _account("leak-victim-b")
-    result = walk.walk(client, walk.routes_of([router]), user=user, other=victim, owned={"key_id": victim.key_id})
+    result = walk.walk(client, walk.routes_of([router]), user=user, other=victim, owned={"key_id": victim.key_id},
+                       scopeless=_scopeless(user), scopeless_admin=_scopeless(_account("leak-admin-c", role="admin")))
     problems = "\n".join(result.problems)
+    assert "GET /user/unscoped-balance: a user's key without scopes gave 200, expected (403,)" in problems
+    assert "GET /admin/unscoped-report: an admin's key without scopes gave 200, expected (403,)" in problems
+    assert "GET /user/guarded-keys/{key_id}: a user's key without scopes" not in problems
     assert "GET /user/leaky-balance: no key gave 200, expected (401,)" in problems
     assert "GET /user/leaky-balance: a wrong key gave 200" in problems
     assert "GET /admin/leaky-report: a non-admin key gave 200, expected (403,)" in problems

@@ -10,7 +10,7 @@ from .privy_tokens import make_signer
 
 
 def _audit(action: str) -> list[dict]:
-    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == action]
+    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == action]
 
 
 def test_first_sign_in_creates_the_user_with_a_session_key(client, privy):

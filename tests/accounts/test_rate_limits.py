@@ -8,7 +8,7 @@ from tests.helpers import admit_ai, assert_error, bearer
 
 
 def _entries(action: str) -> list[dict]:
-    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == action]
+    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == action]
 
 
 def _ai_request(raw_key: str) -> None:

@@ -11,7 +11,7 @@ from .conftest import make_user
 
 
 def _entries(action: str) -> list[dict]:
-    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == action]
+    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == action]
 
 
 def test_get_role_with_permissions(client, demo):

@@ -1,5 +1,6 @@
 """The access-control walk: every route of every function (read from the functions' own routers, so a new route
-cannot be missed) called with no key, a wrong key, a non-admin key and another user's resource ids.
+cannot be missed) called with no key, a wrong key, a non-admin key, a key without scopes (of a user, and of an admin on
+admin routes: the refusal must be the scope check's) and another user's resource ids.
 
 ``walk`` returns the problems it found (empty = all guarded); the tests assert on that list, and a test that mounts
 deliberately unguarded routes proves the walk catches them. Common cases need no per-route code: bodies are generated
@@ -160,6 +161,8 @@ class Walk:
     user: Account          # the caller: an ordinary user
     other: Account         # the victim: their data must never reach ``user``
     owned: dict[str, str]  # path parameter -> an id of ``other``'s resource
+    scopeless: Account | None = None        # ``user`` with a key whose scope_permissions grant nothing
+    scopeless_admin: Account | None = None  # an admin with such a key: admin routes must still check scopes
     problems: list[str] = field(default_factory=list)
     calls: int = 0
 
@@ -185,6 +188,17 @@ class Walk:
         if response.status_code == 500:
             self.problems.append(f"{route.name}: {what} gave 500: {text[:160]}")
 
+    def expect_scope_refusal(self, route: Route, path: str, account: Account | None, who: str,
+                             headers: dict[str, str] | None = None) -> None:
+        if account is None:
+            return
+        response = self.call(route, path, account.headers() if headers is None else headers)
+        what = f"{who} key without scopes"
+        self.expect(route, what, response, (403,))
+        if response.status_code == 403 and "lacks the" not in response.text:
+            self.problems.append(f"{route.name}: {what} was refused, but not by the scope check: {response.text[:160]}")
+        self.no_leak(route, what, response)
+
     def fill(self, route: Route, values: dict[str, str]) -> str:
         path = route.path
         for param in route.params:
@@ -199,6 +213,9 @@ class Walk:
                 response = self.call(route, self.fill(route, {param: wrong}), {})
                 self.expect(route, "a wrong key in the path", response, (401, 404))
                 self.no_leak(route, "a wrong key in the path", response)
+            if self.scopeless is not None:
+                self.expect_scope_refusal(route, self.fill(route, {param: self.scopeless.key}), self.scopeless, "a user's",
+                                          headers={})
             return
         if route.is_public:
             self.no_leak(route, "a public call", self.call(route, placeholder, self.user.headers()))
@@ -211,7 +228,9 @@ class Walk:
             response = self.call(route, self.fill(route, values), self.user.headers())
             self.expect(route, "a non-admin key", response, (403,))
             self.no_leak(route, "a non-admin key", response)
+            self.expect_scope_refusal(route, self.fill(route, values), self.scopeless_admin, "an admin's")
             return
+        self.expect_scope_refusal(route, placeholder, self.scopeless, "a user's")
         owned = [p for p in route.params if p not in SHARED_PARAMS]
         values = {p: self.owned.get(p, MISSING_ID) for p in owned}
         response = self.call(route, self.fill(route, values), self.user.headers())
@@ -220,8 +239,9 @@ class Walk:
         self.no_leak(route, "an ordinary user's key", response)
 
 
-def walk(client: Any, routes: Iterable[Route], *, user: Account, other: Account, owned: dict[str, str]) -> Walk:
-    state = Walk(client=client, user=user, other=other, owned=owned)
+def walk(client: Any, routes: Iterable[Route], *, user: Account, other: Account, owned: dict[str, str],
+         scopeless: Account | None = None, scopeless_admin: Account | None = None) -> Walk:
+    state = Walk(client=client, user=user, other=other, owned=owned, scopeless=scopeless, scopeless_admin=scopeless_admin)
     for route in routes:
         state.check(route)
     return state

@@ -28,7 +28,7 @@ def test_admin_creates_a_user_with_a_working_key(client, demo):
     assert balance["user_id"] == body["user_id"] and balance["credits"] == 10.0
     entries = ledger.entries(body["user_id"])
     assert [e["amount"] for e in entries] == [Decimal("10.00")]
-    created = [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == "user_created"]
+    created = [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == "user_created"]
     assert created[0]["resource_id"] == body["user_id"] and created[0]["user_id"] == demo["admin"]["user_id"]
     assert body["api_key"] not in str(created)
 

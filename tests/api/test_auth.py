@@ -42,6 +42,7 @@ def test_inactive_deleted_and_expired_keys_are_401(client, demo):
     apikeys.delete_key(user_id, record.key_id)
     assert_error(client.get("/user/balance", headers=bearer(raw)), 401, "deleted")
 
+    # from the gateway clock: it stands still in tests while time.time() runs on (a slow run crossed the 60 s)
     expiring, _ = apikeys.create_gw_key(
         user_id=user_id, key_name="session", environment="live", expires_at=int(timeutil.now_ts()) + 60
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-from gateway_common import apikeys, plans, users
+from gateway_common import apikeys, plans, timeutil, users
 from gateway_common.models import RateLimitOverride
 from local import seed
 from local.gateway_app import build_app
@@ -93,9 +94,15 @@ def test_exhausted_limit_raises_rate_limit_error(gateway):
     users.set_rate_limit_override(user.user_id, RateLimitOverride(requests_per_minute=1, reason="e2e"))
     key, _ = apikeys.create_gw_key(user_id=user.user_id, key_name="sandbox", environment="test")
     limited = client_for(gateway, key)
-    limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "first"}])
-    with pytest.raises(openai.RateLimitError) as info:
-        limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "second"}])
+    # the server runs in this process: its clock stands mid-minute, so both requests fall in one minute window however
+    # slow the machine (on the real clock the second one could cross into the next minute and be admitted)
+    timeutil.freeze_clock(time.time() // 60 * 60 + 20)
+    try:
+        limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "first"}])
+        with pytest.raises(openai.RateLimitError) as info:
+            limited.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "second"}])
+    finally:
+        timeutil.reset_clock()
     assert info.value.response.headers["retry-after"]
     assert "1 requests per minute" in str(info.value)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,24 +46,17 @@ curl -s https://api.chatello.io/api/usage/current
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     keys_file = tmp_path_factory.mktemp("keys") / "dev-keys.json"
-    env = {**os.environ, "PORT": str(port), "GATEWAY_KEYS_FILE": str(keys_file), "LOG_LEVEL": "warning",
+    env = {**os.environ, "PORT": "0", "GATEWAY_KEYS_FILE": str(keys_file), "LOG_LEVEL": "warning",
            "LOCAL_JOB_INTERVAL": "3600"}
     env.pop("DYNAMODB_ENDPOINT_URL", None)
     process = subprocess.Popen([sys.executable, "-m", "local.server"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
+        base = _announced_base(process)  # the server binds port 0 and prints the port the OS gave it
         while True:
             if process.poll() is not None:
                 raise RuntimeError("local server exited:\n" + (process.stdout.read() if process.stdout else ""))
@@ -82,6 +76,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _announced_base(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        found = re.search(r"AI gateway \(local\) on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining: a full pipe blocks it
+            return found.group(1)
+    raise RuntimeError("local server exited before it announced its port")
 
 
 def _run(script: str, base: str) -> str:

@@ -74,7 +74,8 @@ def _function(logical_id: str) -> template.FunctionDef:
 def test_account_handler_returns_the_balance_with_rate_limit_headers(demo):
     response, body = invoke(_function("AccountFunction"), demo)
     assert body["credits"] == 25.0 and body["user_id"] == demo["live"]["user_id"]
-    assert int(response["headers"]["x-ratelimit-remaining"]) >= 0
+    assert response["headers"]["x-ratelimit-limit"] == "120"  # GET /user/balance's own endpoint limit
+    assert response["headers"]["x-ratelimit-remaining"] == "119"  # this one request counted
 
 
 def test_admin_handler_credits_once_for_the_sample_idempotency_key(demo):
@@ -89,3 +90,58 @@ def test_license_and_health_handlers(demo):
     assert validate["valid"] is True and validate["plan"]["display_name"] == "Pro - AI Inclusa"
     _, ping = invoke(_function("HealthFunction"), demo)
     assert ping["status"] == "pong"
+
+
+def test_analytics_handler_answers_the_callers_stats_for_the_default_30_days(demo):
+    _, body = invoke(_function("AnalyticsFunction"), demo)
+    stats = body["statistics"]
+    assert body["success"] is True and stats["total_requests"] == 0 and stats["currency"] == "usd"
+    assert stats["group_by"] == "day" and stats["start_date"] < stats["end_date"] and stats["by_model"] == {}
+
+
+def test_auth_handler_answers_the_public_config(demo):
+    _, body = invoke(_function("AuthFunction"), demo)
+    assert body == {"success": True, "privy_enabled": False, "privy_app_id": None, "session_ttl_seconds": 86400}
+
+
+def test_chat_handler_answers_a_sandbox_completion_and_settles_it(demo):
+    from gateway_common.usage import recent_for_user
+
+    response, body = invoke(_function("ChatFunction"), demo)
+    assert body["object"] == "chat.completion" and body["model"] == "openai/gpt-4o-mini"
+    assert body["choices"][0]["message"]["content"].endswith("Hello, world!")
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"] > 0
+    assert response["headers"]["x-gateway-provider"] == "sandbox"  # the sample uses the test key: the sandbox answers
+    user = users.require_user(demo["live"]["user_id"])
+    assert user.reserved == 0 and user.credits == 25  # settled, and a test key is never charged
+    records = recent_for_user(demo["live"]["user_id"])
+    assert len(records) == 1 and records[0]["cost"] == 0 and records[0]["total_tokens"] == body["usage"]["total_tokens"]
+
+
+def test_iam_handler_answers_the_users_role(demo):
+    _, body = invoke(_function("IamFunction"), demo)
+    assert body["user_id"] == demo["live"]["user_id"] and body["role"] == "user"
+    assert "keys:manage" in body["permissions"] and "admin:all" not in body["permissions"]
+
+
+def test_models_handler_lists_the_catalog(demo):
+    from gateway_common import catalog
+
+    _, body = invoke(_function("ModelsFunction"), demo)
+    ids = [m["id"] for m in body["data"]]
+    assert body["success"] is True and "openai/gpt-4o-mini" in ids and len(ids) == len(set(ids)) > 1
+    assert set(catalog.models()) >= set(ids)
+
+
+def test_payments_handler_answers_the_trial_status(demo):
+    _, body = invoke(_function("PaymentsFunction"), demo)
+    assert body == {"success": True, "trial": None}
+
+
+def test_stripe_webhook_handler_credits_the_sample_payment_once(demo):
+    _, first = invoke(_function("StripeWebhookFunction"), demo)
+    assert first == {"received": True, "event_id": "evt_1SampleCheckoutCompleted", "type": "checkout.session.completed",
+                     "outcome": "credited"}
+    _, again = invoke(_function("StripeWebhookFunction"), demo)
+    assert again["outcome"] == "duplicate"
+    assert users.require_user(demo["live"]["user_id"]).credits == 45  # 25 seeded + 20.00 paid, once

@@ -63,7 +63,7 @@ def test_after_the_end_ai_requests_get_402_and_the_job_closes_the_trial(client, 
     assert closed.trial.status == "expired" and closed.subscription_status == "expired"
     assert closed.credits == Decimal("0")  # unspent trial credits removed
     assert users.require_user(paying["user_id"]).credits == Decimal("5")  # bought credits stay
-    assert [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == "trial_expired"]
+    assert [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == "trial_expired"]
     status = client.get("/trials/status", headers=bearer(person["key"])).json()["trial"]
     assert status["is_active"] is False and status["status"] == "expired" and status["remaining_requests"] == 0
     assert_error(client.post("/trials/start", headers=bearer(person["key"])), 409, "one trial")

@@ -15,7 +15,7 @@ def _balance(user_id: str) -> Decimal:
 
 
 def _audit(action: str) -> list[dict]:
-    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i["action"] == action]
+    return [i for i in db.table(audit.AUDIT).scan()["Items"] if i.get("action") == action]
 
 
 def test_checkout_completed_credits_the_paid_amount_with_ledger_and_audit(deliver, demo):

@@ -232,13 +232,14 @@ def test_every_route_rate_limited_upstream_is_a_429_with_retry_after_and_nothing
         429, json={"error": {"message": "Rate limit reached for gpt-4o-mini"}}, headers={"retry-after-ms": "1500"}))
     openrouter_429 = respx.post(OPENROUTER).mock(return_value=httpx.Response(
         429, json={"error": {"message": "Rate limit exceeded"}}, headers={"Retry-After": "7"}))
-    for stream in (False, True):
+    for done, stream in enumerate((False, True), start=1):
         response = chat(client, payer["key"], stream=stream)
         body = assert_error(response, 429, "rate-limited by its upstream providers", "not by your plan",
                             "openai (HTTP 429)", "openrouter (HTTP 429)")
         assert body["error"] == {**body["error"], "type": "rate_limit_error", "code": "upstream_rate_limited"}
         assert response.headers["retry-after"] == "2"  # the soonest: OpenAI's 1.5 s, rounded up
-        assert int(response.headers["x-ratelimit-remaining"]) >= 0  # our own plan headers are still there
+        # our own plan headers are still there, and each admitted request counted once
+        assert int(response.headers["x-ratelimit-limit"]) - int(response.headers["x-ratelimit-remaining"]) == done
     # each provider asked for a longer wait than our backoff: no retry on the same route, straight to the next one
     assert openai_429.call_count == 2 and openrouter_429.call_count == 2
     user = users.get_user(payer["user_id"])

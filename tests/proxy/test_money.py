@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import respx
 
-from gateway_common import account_state, admission, auth, db, metering, timeutil, users
+from gateway_common import account_state, admission, auth, db, metering, plans, timeutil, users
 from gateway_common.providers.base import Usage
 from gateway_common.usage import UsageRecord, recent_for_user
 from gw_chat import logic, streaming
@@ -34,7 +34,9 @@ def test_no_credits_is_402_with_a_clear_message_and_leaves_no_trace(client, dyna
     assert body["error"]["code"] == "insufficient_credits" and body["error"]["type"] == "insufficient_quota"
     assert account_state.read(broke["user_id"]).counts()["minute"] == 0  # the refused request was not counted
     assert db.table("ReservationsTable").scan()["Items"] == []
-    assert "x-ratelimit-limit" not in response.headers or response.headers["x-ratelimit-remaining"]
+    minute = plans.get_plan("pro").limits.windows()["minute"]
+    assert response.headers["x-ratelimit-limit"] == str(minute)  # a refusal still carries the plan's headers
+    assert response.headers["x-ratelimit-remaining"] == str(minute)  # and counted nothing
 
 
 def test_reservation_is_the_maximum_cost_and_a_big_max_tokens_is_refused(client, dynamo):

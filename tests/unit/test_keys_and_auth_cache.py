@@ -49,4 +49,5 @@ def test_revoked_key_stops_working_within_the_cache_bound(demo, monkeypatch):
 def test_cache_never_holds_plaintext_keys(demo, monkeypatch):
     monkeypatch.setattr(get_settings(), "key_cache_ttl_seconds", 30.0)
     auth.authenticate(f"Bearer {demo['live']['key']}", None)
+    assert list(auth._cache) == [keys.hash_key(demo["live"]["key"])]  # it holds the entry, under the key's hash
     assert demo["live"]["key"] not in repr(auth._cache)

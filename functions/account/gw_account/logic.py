@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from gateway_common import account_state, apikeys, audit, db, names, users
+from gateway_common import account_state, apikeys, audit, db, keys, names, users
 from gateway_common.auth import Caller
 from gateway_common.errors import BadRequest, Forbidden
 from gateway_common.keys import SANDBOX_ENVIRONMENTS
@@ -64,19 +64,19 @@ def create_key(
     _future(expires_at)
     if len(apikeys.list_user_keys(caller.user_id)) >= MAX_KEYS_PER_USER:
         raise BadRequest(f"A user can hold at most {MAX_KEYS_PER_USER} keys: delete one first")
-    raw, record = apikeys.create_gw_key(
-        user_id=caller.user_id, key_name=key_name, environment=environment, scope_permissions=scopes, caps=caps,
-        expires_at=expires_at,
-    )
-    audit.record(
+    raw = keys.generate_gw_key(environment)
+    entry = audit.transaction_put(
         user_id=caller.user_id,
         action="api_key_created",
         resource_type="api_key",
-        resource_id=record.key_id,
+        resource_id=keys.key_id_for_hash(keys.hash_key(raw)),
         details={"key_name": key_name, "environment": environment, "scopes": scopes, "by_key": caller.key.key_id,
                  "caps": caps.model_dump(exclude_none=True) if caps else None, "expires_at": expires_at},
         **meta,
     )
+    # the key and its audit entry in one transaction: a failure (throttling, a lost answer) leaves neither behind
+    record = apikeys.store_key(raw, user_id=caller.user_id, key_name=key_name, scope_permissions=scopes, caps=caps,
+                               expires_at=expires_at, with_items=[entry])
     return raw, record
 
 

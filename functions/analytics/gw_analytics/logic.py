@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway_common import db, plans, rollups
 from gateway_common.auth import Caller
+from gateway_common.dates import parse_date_param
 from gateway_common.errors import BadRequest, NotFound
 from gateway_common.parallel import run_parallel
 from gateway_common.timeutil import iso, iso_now, now_ts, utcnow
@@ -46,19 +47,9 @@ AUTHOR_DOMAINS = {
 
 
 def parse_date(value: str | None, name: str, *, end: bool = False) -> datetime | None:
-    """ISO 8601 date or date-time (UTC when no zone). A bare end date means the end of that day."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            dt = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return dt + timedelta(days=1) - timedelta(seconds=1) if end else dt
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"Invalid {name} '{value}': use ISO 8601, e.g. 2025-08-09 or 2025-08-09T07:30:00Z") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    """ISO 8601 date or date-time (UTC when no zone), bounded (the layer's one parser). A bare end date means the end
+    of that day."""
+    return parse_date_param(value, name, end=end)
 
 
 def date_range(start_date: str | None, end_date: str | None) -> tuple[datetime, datetime]:

@@ -31,7 +31,7 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
 
 def transact(items: list[dict[str, Any]]) -> None:
     try:
-        db.client().transact_write_items(TransactItems=items)
+        audit.transact(items)  # chains the audit entry (same transaction)
     except ClientError as exc:
         reasons = db.cancellation_reasons(exc)
         if reasons:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from gateway_common import account_state, apikeys, audit, auth, plans, route_names, users
 from gateway_common.auth import Caller
+from gateway_common.dates import parse_date_param
 from gateway_common.errors import BadRequest, Conflict, NotFound
 from gateway_common.models import RateLimitOverride, UserRecord
-from gateway_common.timeutil import iso, iso_now, parse_iso, utcnow
+from gateway_common.timeutil import iso, iso_now, utcnow
 
 from . import dal
+from .schemas import AuditChainBreak, AuditVerifyResponse
 
 # What each role may do. Key scopes (scope_permissions) narrow a key further; they never widen its role.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -220,18 +222,7 @@ def _limits_only(override: dict[str, Any] | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- audit log
 
 def _bound(value: str | None, name: str, *, end: bool) -> datetime | None:
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-            return day + timedelta(days=1, seconds=-1) if end else day
-        return parse_iso(text).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise BadRequest(
-            f"query parameter '{name}': '{value}' is not a date; use YYYY-MM-DD or an ISO 8601 time like 2024-01-01T00:00:00Z"
-        ) from None
+    return parse_date_param(value, name, end=end)
 
 
 def _months(start: datetime, end: datetime) -> list[str]:
@@ -285,6 +276,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def verify_audit_chain(*, start_date: str | None, end_date: str | None) -> AuditVerifyResponse:
+    """Walk the month partitions of the range, oldest first, and stop at the first broken link."""
+    start = _bound(start_date, "start_date", end=False)
+    end = _bound(end_date, "end_date", end=True)
+    if start is not None and end is not None and start > end:
+        raise BadRequest("query parameter 'start_date' is after 'end_date'")
+    end = min(end, utcnow()) if end is not None else utcnow()
+    start = start if start is not None else _months_back(end, AUDIT_DEFAULT_MONTHS)
+    if _months_back(end, AUDIT_MAX_MONTHS) > start:
+        raise BadRequest(f"query parameters 'start_date'..'end_date' span more than {AUDIT_MAX_MONTHS} months: "
+                         "verify the range in parts")
+    months = list(reversed(_months(start, end)))
+    checked = 0
+    for month in months:
+        count, broken = audit.verify_partition(month)
+        checked += count
+        if broken is not None:
+            return AuditVerifyResponse(verified=False, partitions=months, entries_checked=checked,
+                                       first_broken=AuditChainBreak(**broken))
+    return AuditVerifyResponse(verified=True, partitions=months, entries_checked=checked, first_broken=None)
 
 
 def _entry(item: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from gateway_common.web import authorized, request_meta
 from . import logic
 from .schemas import (
     AuditLogList,
+    AuditVerifyResponse,
     RateLimitsResponse,
     RemoveRateLimitsResponse,
     RoleList,
@@ -109,3 +110,15 @@ def audit_logs(
     rows, total = logic.audit_logs(user_id=user_id, action=action, resource_type=resource_type, start_date=start_date,
                                    end_date=end_date, limit=limit, offset=offset)
     return AuditLogList(data=rows, total=total, limit=limit, offset=offset)  # type: ignore[arg-type]
+
+
+@router.get("/admin/audit-logs/verify", response_model=AuditVerifyResponse, tags=["audit"],
+            summary="Walk the audit log's hash chain over a range of months and report the first broken link (admin)")
+def verify_audit_logs(
+    start_date: str | None = Query(None, min_length=1, max_length=40, description="YYYY-MM-DD or ISO 8601; its month"
+                                   " is the first walked (default: 12 months before end_date)"),
+    end_date: str | None = Query(None, min_length=1, max_length=40, description="YYYY-MM-DD or ISO 8601; its month is"
+                                 " the last walked (default and at most: now)"),
+    caller: Caller = authorized("audit_logs", admin=True),
+) -> AuditVerifyResponse:
+    return logic.verify_audit_chain(start_date=start_date, end_date=end_date)

@@ -154,6 +154,22 @@ class AuditEntry(BaseModel):
     timestamp: str
 
 
+class AuditChainBreak(BaseModel):
+    partition: str = Field(description="The month partition (YYYY-MM)")
+    sk: str | None = Field(description="The sort key of the entry where the chain breaks")
+    id: str | None
+    seq: int | None = Field(description="Its place in the partition's chain")
+    reason: str
+
+
+class AuditVerifyResponse(BaseModel):
+    success: bool = True
+    verified: bool = Field(description="True when every link of every partition walked holds")
+    partitions: list[str] = Field(description="The month partitions walked, oldest first")
+    entries_checked: int = Field(description="Entries whose link held, up to the first break")
+    first_broken: AuditChainBreak | None
+
+
 class AuditLogList(BaseModel):
     success: bool = True
     data: list[AuditEntry]

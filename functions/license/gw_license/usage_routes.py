@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
-from gateway_common.auth import Caller
+from gateway_common.auth import Caller, require_scope
 from gateway_common.errors import envelope
 from gateway_common.web import authorized, count_endpoint_request
 
@@ -54,4 +54,5 @@ def usage_legacy(license_key: str, request: Request) -> CurrentUsageResponse:
     caller = logic.caller_for_path_key(license_key.strip())
     request.state.caller = caller
     count_endpoint_request(request, caller)
+    require_scope(caller, "read", "usage")  # the same scope as /api/usage/current: the key's place changes nothing
     return logic.current_usage(caller)

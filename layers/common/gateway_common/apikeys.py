@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from . import db, names
 from .dynamo_items import to_item
+from .dynamo_types import serialize_item
 from .errors import Conflict, NotFound
 from .expressions import Update
 from .keys import generate_gw_key, hash_key, key_environment, key_id_for_hash, key_kind, mask_key
@@ -26,7 +27,10 @@ def store_key(
     expires_at: int | None = None,
     plan_id: int | None = None,
     caps: KeyCaps | None = None,
+    with_items: list[dict[str, Any]] | None = None,
 ) -> ApiKeyRecord:
+    """Store a key's record; ``with_items`` (e.g. its audit entry) commit in the same transaction, so a failure leaves
+    neither a key nobody was shown nor an audit entry for a key that does not exist."""
     key_hash = hash_key(raw_key)
     record = ApiKeyRecord(
         key_id=key_id_for_hash(key_hash),
@@ -43,11 +47,17 @@ def store_key(
         caps=caps,
     )
     try:
-        db.table(API_KEYS).put_item(
-            Item=to_item(record.model_dump()), ConditionExpression="attribute_not_exists(key_id)"
-        )
+        if with_items:
+            from . import audit
+
+            audit.transact([{"Put": {"TableName": db.table_name(API_KEYS), "Item": serialize_item(to_item(record.model_dump())),
+                                     "ConditionExpression": "attribute_not_exists(key_id)"}}, *with_items])
+        else:
+            db.table(API_KEYS).put_item(
+                Item=to_item(record.model_dump()), ConditionExpression="attribute_not_exists(key_id)"
+            )
     except ClientError as exc:
-        if db.is_conditional_failure(exc):
+        if db.is_conditional_failure(exc) or db.cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             raise Conflict("That key already exists") from None
         raise
     return record

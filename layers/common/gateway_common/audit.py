@@ -2,16 +2,38 @@
 
 Items are keyed by month (``pk``) and ``sk`` = ``<timestamp>#<id>``, with indexes by user, action and resource type
 (each sorted by ``sk``), so every filter of the admin API is a Query. There is no update or delete path.
+
+Tamper evidence (a hash chain per month partition). What it keeps true:
+- every entry carries ``seq`` (1, 2, … in its partition), ``prev_hash`` (the ``entry_hash`` of entry ``seq - 1``,
+  ``GENESIS`` for the first) and ``entry_hash`` (SHA-256 of its own canonical content, ``prev_hash`` included);
+- the partition's head item (``sk = "#head"``: last ``seq`` and ``entry_hash``) moves in the SAME transaction as the
+  entry, conditional on the head it was chained to, so two writers can never both extend the chain from one entry
+  (the loser re-reads the head and tries again, ``CHAIN_ATTEMPTS`` times, then 503);
+- so editing, deleting or inserting an entry directly in DynamoDB breaks a link that ``verify_partition`` reports.
+Every transaction holding an audit entry goes through ``transact``: it chains the entries and appends the head updates
+at the END of the caller's items, and strips their cancellation reasons, so callers decode reasons by position as before.
+Cost: audited writes of one month are serialized on one head item (fine for admin, key and money actions; the hot
+request path writes no audit entry). ``"#head"`` sorts before every timestamp, so range queries never see it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 import re
 import secrets
+import time
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from . import db
 from .dynamo_items import to_item
+from .dynamo_types import deserialize_item, serialize_item
+from .errors import ServiceUnavailable
 from .observability import logger
 from .timeutil import iso_now
 
@@ -75,16 +97,13 @@ def audit_item(
 
 
 def record(**fields: Any) -> dict[str, Any]:
-    """Write one entry (conditional on a fresh id, so an entry is never overwritten)."""
-    item = audit_item(**fields)
-    db.table(AUDIT).put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
-    logger.info("audit", extra={"action": item["action"], "resource_type": item["resource_type"]})
-    return item
+    """Write one entry on its own (chained; conditional on a fresh id, so an entry is never overwritten)."""
+    return transact([transaction_put(**fields)])[0]
 
 
 def transaction_put(**fields: Any) -> dict[str, Any]:
-    """The same entry as a TransactWriteItems element, to commit it atomically with the change it records."""
-    from .dynamo_types import serialize_item
+    """The entry as a TransactWriteItems element, to commit atomically with the change it records (through
+    ``transact``, which chains it)."""
     item = audit_item(**fields)
     return {
         "Put": {
@@ -93,3 +112,154 @@ def transaction_put(**fields: Any) -> dict[str, Any]:
             "ConditionExpression": "attribute_not_exists(sk)",
         }
     }
+
+
+# ------------------------------------------------------------------ the hash chain
+
+GENESIS = "0" * 64
+HEAD_SK = "#head"
+CHAIN_ATTEMPTS = 25  # 8 concurrent writers of one month all get through on a loaded machine
+_CHAIN_FIELDS = ("seq", "prev_hash", "entry_hash")
+
+
+def _canonical(value: Any) -> Any:
+    """The same JSON value whether an item is being written (ints) or was read back (Decimals)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set | frozenset) else items
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return {"n": format(Decimal(str(value)).normalize(), "f")}
+    if isinstance(value, bytes | bytearray):
+        return {"b": value.hex()}
+    return str(value)
+
+
+def entry_hash(item: dict[str, Any]) -> str:
+    """SHA-256 of an entry's canonical content, every attribute but ``entry_hash`` itself."""
+    body = {k: v for k, v in item.items() if k != "entry_hash"}
+    text = json.dumps(_canonical(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_head(pk: str) -> tuple[int, str]:
+    head = db.table(AUDIT).get_item(Key={"pk": pk, "sk": HEAD_SK}, ConsistentRead=True).get("Item")
+    return (int(head["seq"]), str(head["entry_hash"])) if head else (0, GENESIS)
+
+
+def _head_update(pk: str, seen_seq: int, new_seq: int, new_hash: str, new_sk: str) -> dict[str, Any]:
+    condition = "attribute_not_exists(sk)" if seen_seq == 0 else "#seq = :seen"
+    values: dict[str, Any] = {":seq": new_seq, ":hash": new_hash, ":entry": new_sk}
+    if seen_seq:
+        values[":seen"] = seen_seq
+    return {
+        "Update": {
+            "TableName": db.table_name(AUDIT),
+            "Key": serialize_item({"pk": pk, "sk": HEAD_SK}),
+            "UpdateExpression": "SET #seq = :seq, entry_hash = :hash, entry_sk = :entry",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#seq": "seq"},
+            "ExpressionAttributeValues": serialize_item(values),
+        }
+    }
+
+
+def _is_entry(element: dict[str, Any], audit_table: str) -> bool:
+    put = element.get("Put")
+    return bool(put) and put.get("TableName") == audit_table and "S" in put["Item"].get("sk", {})
+
+
+def _chain(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+    """The caller's items with their audit entries chained, the head updates appended; also the chained entries."""
+    audit_table = db.table_name(AUDIT)
+    heads: dict[str, tuple[int, str]] = {}
+    seen: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for element in items:
+        if not _is_entry(element, audit_table):
+            out.append(element)
+            continue
+        item = deserialize_item(element["Put"]["Item"])
+        pk = item["pk"]
+        if pk not in heads:
+            heads[pk] = _read_head(pk)
+            seen[pk] = heads[pk][0]
+        seq, previous = heads[pk]
+        item.update(seq=seq + 1, prev_hash=previous)
+        item["entry_hash"] = entry_hash(item)
+        heads[pk] = (seq + 1, item["entry_hash"])
+        entries.append(item)
+        out.append({"Put": {**element["Put"], "Item": serialize_item(item)}})
+    last_sk = {e["pk"]: e["sk"] for e in entries}
+    updates = [_head_update(pk, seen[pk], seq, digest, last_sk[pk]) for pk, (seq, digest) in heads.items()]
+    return out + updates, len(updates), entries
+
+
+def transact(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """TransactWriteItems for ``items``, their audit entries chained (see the module docstring); returns the chained
+    entries. A cancellation caused by the caller's own items is raised as botocore raised it, with reasons for the
+    caller's items only; a lost race for the head is retried with the new head."""
+    for attempt in range(CHAIN_ATTEMPTS):
+        chained, head_count, entries = _chain(items)
+        try:
+            db.client().transact_write_items(TransactItems=chained)
+            for entry in entries:
+                logger.info("audit", extra={"action": entry["action"], "resource_type": entry["resource_type"]})
+            return entries
+        except ClientError as exc:
+            reasons = db.cancellation_reasons(exc)
+            if not reasons or not head_count:
+                raise
+            own, on_heads = reasons[: len(items)], reasons[len(items):]
+            if all(code == "None" for code in own) and any(code != "None" for code in on_heads):
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter: another writer moved the head
+                continue
+            exc.response["CancellationReasons"] = exc.response.get("CancellationReasons", [])[: len(items)]
+            raise
+    raise ServiceUnavailable("The audit log is busy right now: retry in a second", code="audit_busy",
+                             headers={"Retry-After": "1"})
+
+
+def partition_entries(pk: str) -> Iterable[dict[str, Any]]:
+    """Every entry of a month partition (not its head), in ``sk`` order."""
+    return db.query_items(AUDIT, KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                          ExpressionAttributeValues={":pk": pk, ":lo": "0", ":hi": "~"}, ConsistentRead=True)
+
+
+def verify_partition(pk: str) -> tuple[int, dict[str, Any] | None]:
+    """(entries checked, the first broken link or None). Walks the chain in ``seq`` order: each entry's hash must
+    match its content, its ``prev_hash`` the previous entry's hash, the ``seq`` numbers must have no gap or
+    repeat, and the head must name the last entry (a deleted last entry)."""
+    chained: list[dict[str, Any]] = []
+    for item in partition_entries(pk):
+        if all(name in item for name in _CHAIN_FIELDS):
+            chained.append(item)
+        elif chained:  # entries from before chaining existed come first in their month; none may follow a link
+            return len(chained), _broken(pk, item, "the entry carries no chain link (seq, prev_hash, entry_hash)")
+    chained.sort(key=lambda i: int(i["seq"]))
+    previous_hash, expected_seq = GENESIS, 1
+    for checked, item in enumerate(chained):
+        if int(item["seq"]) != expected_seq:
+            what = "repeated" if int(item["seq"]) < expected_seq else f"missing (expected {expected_seq})"
+            return checked, _broken(pk, item, f"seq {int(item['seq'])}: an entry is {what}")
+        if entry_hash(item) != item["entry_hash"]:
+            return checked, _broken(pk, item, "the entry's content does not match its entry_hash (edited)")
+        if item["prev_hash"] != previous_hash:
+            return checked, _broken(pk, item, "prev_hash does not match the previous entry's hash")
+        previous_hash, expected_seq = item["entry_hash"], expected_seq + 1
+    head_seq, head_hash = _read_head(pk)
+    if (head_seq, head_hash) != (expected_seq - 1, previous_hash):
+        last = chained[-1] if chained else {"pk": pk, "sk": HEAD_SK}
+        return len(chained), _broken(pk, last, f"the head names entry {head_seq}, the chain ends at {expected_seq - 1}"
+                                                " (entries deleted)")
+    return len(chained), None
+
+
+def _broken(pk: str, item: dict[str, Any], reason: str) -> dict[str, Any]:
+    seq = item.get("seq")
+    return {"partition": pk, "sk": item.get("sk"), "id": item.get("id"), "seq": int(seq) if seq is not None else None,
+            "reason": reason}

@@ -72,7 +72,7 @@ def _after_settle(user_id: str, balance: Decimal | None) -> str | None:
 def _claim(user: UserRecord, rule: AutoTopup, crossing: int, balance: Decimal) -> bool:
     """The conditional write keyed on the crossing: True for exactly one caller per crossing."""
     try:
-        db.client().transact_write_items(TransactItems=[
+        audit.transact([  # chains the audit entry (same transaction)
             {"Update": {
                 "TableName": db.table_name(users.USERS), "Key": _user_key(user.user_id),
                 "UpdateExpression": "SET auto_topup.armed = :f, auto_topup.crossing = :n, auto_topup.pending = :n",
@@ -155,7 +155,7 @@ def _turn_off(user_id: str, failures: int, reason: str) -> None:
     now = iso_now()
     activity_id = "activity_" + secrets.token_hex(8)
     try:
-        db.client().transact_write_items(TransactItems=[
+        audit.transact([  # chains the audit entry (same transaction)
             {"Update": {
                 "TableName": db.table_name(users.USERS), "Key": _user_key(user_id),
                 "UpdateExpression": "SET auto_topup.enabled = :f, auto_topup.disabled_reason = :why",

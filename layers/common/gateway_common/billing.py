@@ -90,4 +90,7 @@ def query_gsi1(gsi1pk: str, *, upper: str | None = None, newest_first: bool = Tr
 
 
 def write(items: list[dict[str, Any]]) -> None:
-    db.client().transact_write_items(TransactItems=items)
+    """One transaction; audit entries among ``items`` are chained (``audit.transact``)."""
+    from . import audit
+
+    audit.transact(items)

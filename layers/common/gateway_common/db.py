@@ -16,6 +16,10 @@ from botocore.exceptions import ClientError
 from .dynamo_types import deserialize_item, serialize_item
 from .settings import get_settings
 
+# botocore's standard retry mode: throttling (ProvisionedThroughputExceeded, Throttling), 5xx and connection errors and
+# timeouts are retried with exponential backoff and jitter, 3 retries at most (4 attempts). What still fails after them
+# reaches the edge as a 503 with Retry-After (``is_transient``), never a 500. TransactWriteItems carries botocore's
+# ClientRequestToken on every retry, so a transaction whose answer was lost is not applied twice.
 _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
     connect_timeout=2,
@@ -193,6 +197,28 @@ def reset_clients() -> None:
 def is_conditional_failure(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
     return code == "ConditionalCheckFailedException"
+
+
+_TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
+    "TransactionConflictException", "TransactionInProgressException", "InternalServerError", "ServiceUnavailable",
+})
+_TRANSIENT_REASONS = frozenset({"TransactionConflict", "ProvisionedThroughputExceeded", "ThrottlingError"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether DynamoDB failed for a reason that passes (load, a concurrent transaction, a timeout): the client should
+    retry (503 + Retry-After), as opposed to a bug or a refused condition."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ConnectionError | HTTPClientError):  # timeouts, refused or dropped connections
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code")
+    if code in _TRANSIENT_CODES:
+        return True
+    return code == "TransactionCanceledException" and bool(_TRANSIENT_REASONS & set(cancellation_reasons(exc)))
 
 
 def cancellation_reasons(exc: Exception) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .redaction import redact
 from .timeutil import iso_now
 
 
@@ -97,6 +98,7 @@ ERROR_TYPES_BY_STATUS = {
 def envelope(status_code: int, message: str, *, error_type: str | None = None, code: str | None = None,
              param: str | None = None) -> dict[str, Any]:
     default_type, default_code = ERROR_TYPES_BY_STATUS.get(status_code, ("api_error", "internal_error"))
+    message = redact(message)  # the last gate before a client: no credential, whatever path built the message
     return {
         "detail": message,
         "status_code": status_code,

@@ -81,7 +81,7 @@ def credit(
     ]
     applied = True
     try:
-        db.client().transact_write_items(TransactItems=items)
+        audit.transact(items)  # chains the audit entry (same transaction)
     except ClientError as exc:
         reasons = db.cancellation_reasons(exc)
         if not reasons:

@@ -1,4 +1,6 @@
-"""Powertools Logger and Metrics, created once, and the gateway's metrics. Keys are never logged: only key ids.
+"""Powertools Logger and Metrics, created once, and the gateway's metrics. Keys are never logged: only key ids, and
+every line passes ``redaction`` (a provider key echoed in an upstream error, a bearer token in an exception) before it
+is written.
 
 Every metric goes out through ``emit`` as one CloudWatch embedded-metric-format (EMF) line on stdout, at once: the
 chat function runs behind the Lambda Web Adapter, where no handler wrapper could flush a batch. Each metric names a
@@ -13,17 +15,29 @@ with or without auto-patching (bench/tracer.py), and would have to join the laye
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from .redaction import redact
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "ai-gateway"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "AIGateway"
 
-logger = Logger(service=SERVICE)
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """The Powertools JSON line, filtered: message, extra fields and traceback alike (keys serialize unescaped)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .observability import logger
+from .redaction import register_secret
 
 SECRET_CACHE_SECONDS = 300
 
@@ -33,4 +34,8 @@ def get_secret(name: str) -> str | None:
         # not 500 (found by tests/deploy/test_boot.py: GET /auth/config failed this way in a Lambda boot)
         logger.warning("secret not readable", extra={"setting": name, "error": type(exc).__name__})
         return None
-    return str(value) if value else None
+    if not value:
+        return None
+    if not any(c.isspace() for c in str(value)):  # a key, not a PEM (public keys need no filtering)
+        register_secret(str(value))
+    return str(value)

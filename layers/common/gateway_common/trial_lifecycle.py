@@ -65,7 +65,7 @@ def start(user: UserRecord, trial_type: str, *, meta: dict[str, str | None]) -> 
         details={"trial_id": trial.trial_id, "trial_type": trial_type}, **meta,
     )
     try:
-        db.client().transact_write_items(TransactItems=[
+        audit.transact([
             {"Update": {
                 "TableName": db.table_name(users.USERS), "Key": {"user_id": {"S": user.user_id}},
                 "UpdateExpression": "SET trial = :t, subscription_status = :s",
@@ -172,7 +172,7 @@ def expire_one(user_id: str, trial_id: str, moment: float) -> bool:
         except ledger.ExtraItemRefused:
             return False  # converted (or closed) meanwhile
     try:
-        db.client().transact_write_items(TransactItems=[
+        audit.transact([
             {"Update": {
                 "TableName": db.table_name(users.USERS), "Key": {"user_id": {"S": user_id}},
                 "UpdateExpression": "SET trial.#st = :exp, subscription_status = :exp",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from . import fastapi_loader  # noqa: F401 (first: FastAPI's own models then load unbuilt, see that module)
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, plans, ratelimit
+from . import __version__, db, plans, ratelimit
 from .auth import Caller, authenticate, require_admin, require_scope
 from .errors import GatewayError, envelope
 from . import observability
@@ -71,8 +72,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(problems)
 
 
-async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
+    capture_rate_limit_headers(request, exc.headers)
     return error_response(exc.status_code, exc.message, error_type=exc.error_type, code=exc.code, headers=exc.headers,
                           param=exc.param)
 
@@ -84,12 +86,27 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(400, _validation_message(exc), param=param)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    capture_rate_limit_headers(request, getattr(exc, "headers", None))
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "No such endpoint: see /docs for the API"
     return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+RETRY_AFTER_TRANSIENT = 1  # seconds: DynamoDB throttling and transaction conflicts pass within about that
+
+
+async def _aws_error(request: Request, exc: Exception) -> JSONResponse:
+    """A DynamoDB failure that outlasted botocore's retries: a 503 with Retry-After when it passes (throttling, a
+    conflicting transaction, a timeout), else the 500 of any unexpected error."""
+    if not db.is_transient(exc):
+        return await _unexpected_error(request, exc)
+    logger.warning("storage busy", extra={"path": route_name(request), "error": type(exc).__name__})
+    # rate-limit headers only if already known: reading the counters now would meet the same throttling
+    return error_response(503, "The service is busy right now: retry shortly (nothing was charged twice)",
+                          code="storage_busy", headers={"Retry-After": str(RETRY_AFTER_TRANSIENT)})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -144,6 +161,8 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientError, _aws_error)
+    app.add_exception_handler(BotoCoreError, _aws_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestContextMiddleware)
     return app
@@ -188,11 +207,11 @@ def authorized(
         write = request.method not in ("GET", "HEAD", "OPTIONS")
         caller = authenticate(authorization, license_key, fresh=write and limit != "none")
         request.state.caller = caller
+        if limit == "endpoint":  # counted first: a refusal below then answers with this window's headers
+            count_endpoint_request(request, caller)
         if admin:
             require_admin(caller)
         require_scope(caller, access or ("read" if request.method in ("GET", "HEAD") else "write"), resource)
-        if limit == "endpoint":
-            count_endpoint_request(request, caller)
         return caller
 
     return Depends(dependency)
@@ -205,12 +224,35 @@ def count_endpoint_request(request: Request, caller: Caller) -> None:
     override = caller.user.rate_limit_override
     if override and name in override.custom_limits:
         windows["minute"] = override.custom_limits[name]
-    try:
-        decision = ratelimit.count(caller.user_id, "ep:" + name, windows)
-    except GatewayError as exc:
-        request.state.rate_limit_headers = exc.headers
-        raise
+    request.state.rate_limit_scope = ("ep:" + name, windows)
+    decision = ratelimit.count(caller.user_id, "ep:" + name, windows)  # a 429 carries its own headers
     request.state.rate_limit_headers = decision.headers()
+
+
+def capture_rate_limit_headers(request: Request, answered: dict[str, str] | None = None) -> None:
+    """The one place an authenticated error response gets its rate-limit headers when the code that refused did not
+    set them (402 budget, 403 scope/admin/BYOK, 404 unknown session, any refusal before or inside admission): the
+    caller's current window (the endpoint's own, or the plan's AI windows) is read, not counted (one GetItem)."""
+    state = request.state
+    caller = getattr(state, "caller", None)
+    present = {**(getattr(state, "rate_limit_headers", None) or {}), **(answered or {})}
+    if caller is None or any(name.lower() == "x-ratelimit-limit" for name in present):
+        return
+    try:
+        state.rate_limit_headers = _current_window(caller, getattr(state, "rate_limit_scope", None)).headers()
+    except Exception:  # noqa: BLE001 - the error being answered matters more than its headers
+        logger.warning("rate-limit headers unavailable for an error response", extra={"path": route_name(request)})
+
+
+def _current_window(caller: Caller, endpoint: tuple[str, dict[str, int]] | None) -> ratelimit.Decision:
+    """The caller's window as it stands: the endpoint's own counter, or for AI routes the plan's windows on the
+    account item (where admission counts them)."""
+    if endpoint is not None:
+        return ratelimit.peek(caller.user_id, *endpoint)
+    from . import account_state, admission
+
+    state = account_state.read(caller.user_id)
+    return ratelimit.Decision(admission.plan_windows(caller, state.ts, 0).states(state.item))
 
 
 def request_meta(request: Request) -> dict[str, str | None]:

@@ -9,6 +9,8 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import redact
+
 if TYPE_CHECKING:
     import httpx
 
@@ -83,6 +85,7 @@ class ProviderError(Exception):
 
     def __init__(self, provider: str, message: str, *, status: int | None = None, retryable: bool = False,
                  retry_after: float | None = None) -> None:
+        message = redact(message)  # upstream text may echo our key: filtered here, before any path can carry it
         super().__init__(message)
         self.provider = provider
         self.message = message
@@ -100,6 +103,7 @@ class StreamBroken(Exception):
     ``prompt_tokens``: the provider's own prompt count when it gave one before breaking (Anthropic's message_start)."""
 
     def __init__(self, message: str, prompt_tokens: int | None = None) -> None:
+        message = redact(message)  # it goes to the client in the SSE error event
         super().__init__(message)
         self.message = message
         self.prompt_tokens = prompt_tokens

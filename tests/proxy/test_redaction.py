@@ -1,0 +1,143 @@
+"""Provider keys never reach a client or a log: an upstream (respx) that echoes our key, fully or in part, on the
+400 path, the 502 path, before a stream starts and in the middle of one (the SSE error event), with the logs read."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pytest
+import respx
+
+from gateway_common.observability import logger
+from gateway_common.redaction import MIN_RUN, redact, redact_path, register_secret
+from tests.helpers import bearer
+
+from .wire import anthropic_sse, openai_sse, sse_events
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+OPENROUTER = "https://openrouter.ai/api/v1/chat/completions"
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+ANTHROPIC_KEY = "sk-ant-api03-Q7vRk2LmW9xZp4TnB8cYd1FgH6jKs3Ue5Ai0Ow"
+OPENAI_KEY = "sk-proj-N4bV8cX2zL6kJ9hG3fD7sA1qW5eR0tY"
+OPENROUTER_KEY = "sk-or-v1-7f3e9a1c5b8d2e4f6a0b9c8d7e6f5a4b"
+
+
+@pytest.fixture
+def real_looking_keys(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENROUTER_API_KEY", OPENROUTER_KEY)
+
+
+@pytest.fixture
+def log_lines():
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    yield stream
+    logger.registered_handler.setStream(previous)
+
+
+def runs_of(key: str) -> list[str]:
+    """Every MIN_RUN-character piece of a key: none may appear in what the client or the log sees."""
+    return [key[i:i + MIN_RUN] for i in range(len(key) - MIN_RUN + 1)]
+
+
+def assert_no_piece(text: str, *keys: str) -> None:
+    for key in keys:
+        leaked = [piece for piece in runs_of(key) if piece in text]
+        assert not leaked, (leaked, text)
+
+
+def test_redact_covers_whole_keys_partial_runs_and_credential_shapes(real_looking_keys):
+    assert redact(f"overloaded (key {ANTHROPIC_KEY})") == "overloaded (key [provider key])"
+    assert redact(f"bad key {ANTHROPIC_KEY[:28]}") == "bad key [provider key]"
+    # a piece from the middle of the key has no sk- shape: it is caught as a run of the configured key
+    assert redact(f"saw {ANTHROPIC_KEY[20:30]} here") == "saw [provider key] here"
+    assert redact(f"saw {ANTHROPIC_KEY[20:27]} here") == f"saw {ANTHROPIC_KEY[20:27]} here"  # 7 characters pass
+    # shapes, configured or not
+    assert redact("Authorization: Bearer abc123def456ghi") == "Authorization: [redacted]"
+    assert redact("someone's sk-live-0123456789abcdef leaked") == "someone's [redacted] leaked"
+    assert redact("gw_live_" + "A" * 43) == "[redacted]"
+    assert redact("masked gw_live_abcd…wxyz and key_0123abcd stay") == "masked gw_live_abcd…wxyz and key_0123abcd stay"
+
+
+def test_secrets_fetched_at_run_time_are_filtered_too(monkeypatch):
+    fetched = "ssm-fetched-9Zq8Xw7Vu6Ts5Rp"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert redact(f"echo {fetched[3:15]}") == f"echo {fetched[3:15]}"
+    register_secret(fetched)
+    assert redact(f"echo {fetched[3:15]}") == "echo [provider key]"
+
+
+def test_key_looking_path_segments_are_masked():
+    assert redact_path("/api/usage/CHA-B21AF1CF-BD99A579-01F8A4C0-ECFA58EB") == "/api/usage/[redacted]"
+    assert redact_path("/api/usage/gw_live_" + "x" * 43) == "/api/usage/[redacted]"
+    assert redact_path("/user/api-keys/key_0123abcd") == "/user/api-keys/key_0123abcd"
+
+
+@respx.mock
+def test_a_partial_echo_on_the_400_path_never_reaches_the_client_or_the_log(client, payer, real_looking_keys, log_lines):
+    respx.post(OPENAI).mock(return_value=httpx.Response(400, json={"error": {
+        "message": f"Invalid request for key {OPENAI_KEY[:28]}… (fragment {OPENAI_KEY[12:30]})"}}))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 400, response.text
+    assert "[provider key]" in response.json()["detail"]
+    assert_no_piece(response.text, OPENAI_KEY)
+    assert_no_piece(log_lines.getvalue(), OPENAI_KEY)
+
+
+@respx.mock
+def test_full_and_partial_echoes_on_the_502_path_json_and_stream(client, payer, real_looking_keys, log_lines):
+    respx.post(OPENAI).mock(return_value=httpx.Response(401, json={"error": {"message": f"Invalid key {OPENAI_KEY}"}}))
+    respx.post(OPENROUTER).mock(return_value=httpx.Response(
+        503, text=f"upstream overloaded; Authorization: Bearer {OPENROUTER_KEY[:20]} ({OPENROUTER_KEY[9:37]})"))
+    for stream in (False, True):
+        response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+            "model": "openai/gpt-4o-mini", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 502, response.text
+        assert "openai (HTTP 401)" in response.json()["detail"]
+        assert_no_piece(response.text, OPENAI_KEY, OPENROUTER_KEY)
+    assert "upstream failure" in log_lines.getvalue()
+    assert_no_piece(log_lines.getvalue(), OPENAI_KEY, OPENROUTER_KEY)
+
+
+@respx.mock
+def test_a_key_echoed_in_an_error_event_mid_stream_is_redacted_in_the_sse_error(client, payer, real_looking_keys,
+                                                                                log_lines):
+    cut = anthropic_sse(["Once upon ", "a time"], complete=False)
+    echo = {"type": "error", "error": {"type": "overloaded_error",
+                                       "message": f"overloaded (key {ANTHROPIC_KEY}; {ANTHROPIC_KEY[14:40]})"}}
+    cut += f"event: error\ndata: {json.dumps(echo)}\n\n".encode()
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=cut))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "anthropic/claude-3.5-haiku", "stream": True, "messages": [{"role": "user", "content": "Tell a story"}]})
+    events = sse_events(response.text)
+    assert events[-1]["error"]["code"] == "upstream_stream_broken"
+    assert "overloaded (key [provider key]; [provider key])" in events[-1]["error"]["message"]
+    assert_no_piece(response.text, ANTHROPIC_KEY)
+    assert_no_piece(log_lines.getvalue(), ANTHROPIC_KEY)
+
+
+@respx.mock
+def test_an_openai_compatible_stream_error_mid_way_is_redacted(client, payer, real_looking_keys):
+    started = openai_sse(["Hello"], done=False)
+    started += f'data: {json.dumps({"error": {"message": f"quota of {OPENAI_KEY[5:33]} exceeded"}})}\n\n'.encode()
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, content=started))
+    response = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "openai/gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    events = sse_events(response.text)
+    assert events[-1]["error"]["code"] == "upstream_stream_broken" and "[provider key]" in events[-1]["error"]["message"]
+    assert_no_piece(response.text, OPENAI_KEY)
+
+
+def test_the_logger_filters_extra_fields_and_tracebacks(real_looking_keys, log_lines):
+    try:
+        raise RuntimeError(f"boom with {ANTHROPIC_KEY[3:30]}")
+    except RuntimeError:
+        logger.exception("failed", extra={"header": f"Bearer {OPENAI_KEY}"})
+    text = log_lines.getvalue()
+    assert "failed" in text and "RuntimeError" in text
+    assert_no_piece(text, ANTHROPIC_KEY, OPENAI_KEY)
