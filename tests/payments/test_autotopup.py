@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from gateway_common import audit, autotopup, billing, db, ledger, metering, usage, users
+from gateway_common import autotopup, billing, db, ledger, metering, usage, users
 from gateway_common.timeutil import iso_now
-from tests.helpers import assert_error, bearer, hold_credits
+from tests.helpers import assert_error, audit_entries, bearer, hold_credits
 from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 
@@ -74,7 +74,7 @@ def test_20_parallel_settles_crossing_the_threshold_make_exactly_one_top_up(clie
     assert form["confirm"] == "true" and form["payment_method"] == PM and form["metadata[auto_topup]"] == "1"
     assert headers["idempotency-key"] == f"autotopup:{person['user_id']}:1"
     assert billing.get(f"TOPUP#{person['user_id']}#1", "TOPUP")["balance"] < Decimal("5")
-    assert len([a for a in db.table(audit.AUDIT).scan()["Items"] if a["action"] == "auto_topup_started"]) == 1
+    assert len(audit_entries("auto_topup_started")) == 1
     # below the threshold with the top-up on its way: further settles start nothing
     _settle(person, "0.10")
     assert len(billing_api.calls["payment_intents"]) == 1

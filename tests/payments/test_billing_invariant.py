@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from gateway_common import audit, billing, db, ledger, users
+from gateway_common import billing, ledger, users
 from gateway_common.timeutil import now_ts, shift_clock
+from tests.helpers import audit_entries
 from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 from tests.payments.test_autotopup import _settle, armed_user
@@ -75,7 +76,7 @@ def test_balances_match_ledgers_and_every_plan_change_has_its_audit_entry_and_ev
         assert user.reserved == 0
         assert user.credits == entries - _usage_cost(person["user_id"]), person
     # every plan change has its audit entry, and every entry names a Stripe event that was processed
-    changes = [a for a in db.table(audit.AUDIT).scan(ConsistentRead=True)["Items"] if a["action"] == "plan_changed"]
+    changes = audit_entries("plan_changed")
     for entry in changes:
         event_id = entry["details"]["stripe_event_id"]
         assert billing.get(f"EVENT#{event_id}", "EVENT") is not None, entry

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway_common import audit, billing, db, users
 from gateway_common.timeutil import now_ts, shift_clock
-from tests.helpers import assert_error, bearer
+from tests.helpers import assert_error, audit_entries, bearer
 from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 
@@ -18,8 +18,7 @@ DAY = 86400
 
 
 def _audit(action: str, user_id: str | None = None) -> list[dict[str, Any]]:
-    items = db.table(audit.AUDIT).scan(ConsistentRead=True)["Items"]
-    return [i for i in items if i["action"] == action and (user_id is None or i["user_id"] == user_id)]
+    return audit_entries(action, user_id)
 
 
 def _job() -> dict[str, Any]:
