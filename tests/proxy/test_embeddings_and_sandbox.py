@@ -18,6 +18,7 @@ from gateway_common.usage import recent_for_user
 from tests.helpers import assert_error, bearer
 
 OPENAI_EMBEDDINGS = "https://api.openai.com/v1/embeddings"
+OPENROUTER_EMBEDDINGS = "https://openrouter.ai/api/v1/embeddings"
 SMALL_PRICE = Decimal("0.00000002")
 
 
@@ -43,6 +44,33 @@ def test_embeddings_are_metered_like_chat(client, payer, providers):
     assert record["endpoint"] == "/v1/embeddings" and record["prompt_tokens"] == 7 and record["cost"] == 7 * SMALL_PRICE
     user = users.get_user(payer["user_id"])
     assert user.available == Decimal("10.00") - 7 * SMALL_PRICE and user.reserved == 0
+
+
+@respx.mock
+def test_embeddings_fall_back_to_an_openai_compatible_route_and_failures_charge_nothing(client, payer, providers):
+    dead = respx.post(OPENAI_EMBEDDINGS).mock(side_effect=httpx.ConnectError("connection refused"))
+    fallback = respx.post(OPENROUTER_EMBEDDINGS).mock(return_value=httpx.Response(200, json={
+        "object": "list", "model": "openai/text-embedding-3-small", "usage": {"prompt_tokens": 3, "total_tokens": 3},
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}]}))
+    served = embed(client, payer["key"], input="hello", dimensions=2)
+    assert served.status_code == 200, served.text
+    assert served.headers["x-gateway-provider"] == "openrouter" and served.json()["data"][0]["embedding"] == [0.5, 0.25]
+    assert dead.call_count == 2 and json.loads(fallback.calls.last.request.content) == {
+        "model": "openai/text-embedding-3-small", "input": "hello", "dimensions": 2, "encoding_format": "float"}
+    fallback.mock(return_value=httpx.Response(500, json={"error": {"message": "boom"}}))
+    assert_error(embed(client, payer["key"], input="hello"), 502, "openai (", "openrouter (HTTP 500)")
+    records = recent_for_user(payer["user_id"])
+    assert sorted((r["status"], r["cost"]) for r in records) == [("error", 0), ("success", 3 * SMALL_PRICE)]
+    user = users.get_user(payer["user_id"])
+    assert user.available == Decimal("10.00") - 3 * SMALL_PRICE and user.reserved == 0
+
+
+@respx.mock
+def test_sandbox_keys_embed_in_the_sandbox_even_with_providers_configured(client, demo, providers):
+    upstream = respx.post(OPENAI_EMBEDDINGS).mock(return_value=httpx.Response(500))
+    response = embed(client, demo["test"]["key"], input="hello")
+    assert response.status_code == 200 and response.headers["x-gateway-provider"] == "sandbox"
+    assert not upstream.called
 
 
 def test_sandbox_vectors_are_deterministic_unit_vectors_of_the_models_dimension(client, demo):

@@ -154,6 +154,28 @@ def test_models_images_and_embeddings(client, demo):
     assert_valid("CreateEmbeddingResponse", response.json())
 
 
+@respx.mock
+def test_adapter_images_and_embeddings(client, payer, providers):
+    respx.post("https://api.openai.com/v1/images/generations").mock(side_effect=[
+        httpx.Response(200, json={"created": 1713833628, "data": [
+            {"url": "https://example.com/img.png", "revised_prompt": "a lighthouse at dawn"}]}),
+        httpx.Response(200, json={"created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo="}],
+                                  "usage": {"total_tokens": 100, "input_tokens": 50, "output_tokens": 50,
+                                            "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}})])
+    for model in ("openai/dall-e-3", "openai/gpt-image-1"):
+        response = client.post("/v1/images/generations", headers=bearer(payer["key"]),
+                               json={"model": model, "prompt": "a lighthouse"})
+        assert response.status_code == 200, response.text
+        assert_valid("ImagesResponse", response.json())
+    respx.post("https://api.openai.com/v1/embeddings").mock(return_value=httpx.Response(200, json={
+        "object": "list", "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2},
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}]}))
+    response = client.post("/v1/embeddings", headers=bearer(payer["key"]),
+                           json={"model": "openai/text-embedding-3-small", "input": "a"})
+    assert response.status_code == 200, response.text
+    assert_valid("CreateEmbeddingResponse", response.json())  # (base64 vectors are strings: OpenAI's schema says array)
+
+
 def test_error_bodies(client, demo):
     key = demo["test"]["key"]
     chat = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
