@@ -12,7 +12,7 @@ import respx
 from gateway_common import users
 from gateway_common.usage import recent_for_user
 
-from .wire import anthropic_message, anthropic_tool_sse, openai_completion, sse_events
+from .wire import anthropic_message, anthropic_sse, anthropic_tool_sse, openai_completion, sse_events
 
 ANTHROPIC = "https://api.anthropic.com/v1/messages"
 OPENAI = "https://api.openai.com/v1/chat/completions"
@@ -88,6 +88,19 @@ def test_stream_is_anthropics_event_sequence_with_tool_input_deltas(client, paye
     assert [e["delta"]["partial_json"] for e in events[6:8]] == ['{"city": ', '"Rome"}']
     assert events[9]["delta"]["stop_reason"] == "tool_use" and events[9]["usage"]["output_tokens"] == 42
     assert events[9]["usage"]["cost"] > 0
+    assert users.get_user(payer["user_id"]).reserved == 0
+
+
+@respx.mock
+def test_a_cut_stream_ends_with_anthropics_error_event_and_bills_what_was_produced(client, payer, providers):
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=anthropic_sse(["Once ", "upon"], complete=False)))
+    response = post(client, payer["key"], {"model": "anthropic/claude-3.5-haiku", "max_tokens": 50, "stream": True,
+                                           "messages": [{"role": "user", "content": "A story"}]})
+    names = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
+    assert names[-2:] == ["content_block_stop", "error"] and "message_stop" not in names
+    assert sse_events(response.text)[-1]["error"]["type"] == "api_error"
+    record = recent_for_user(payer["user_id"])[0]
+    assert record["status"] == "partial" and record["completion_tokens"] > 0 and record["cost"] > 0
     assert users.get_user(payer["user_id"]).reserved == 0
 
 
