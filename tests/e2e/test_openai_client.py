@@ -82,6 +82,13 @@ def test_images_generate(live):
     assert base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_images_generate_stream(sandbox):
+    events = list(sandbox.images.generate(model="openai/gpt-image-1", prompt="a lighthouse", stream=True,
+                                          partial_images=2, output_format="png"))
+    assert [e.type for e in events] == ["image_generation.completed"]
+    assert base64.b64decode(events[0].b64_json).startswith(b"\x89PNG\r\n\x1a\n") and events[0].usage.input_tokens == 2
+
+
 def test_bad_key_raises_authentication_error(gateway):
     with pytest.raises(openai.AuthenticationError) as info:
         client_for(gateway, "gw_live_" + "x" * 40).chat.completions.create(

@@ -534,3 +534,25 @@ def test_gpt_image_models_get_no_response_format_upstream(client, payer, provide
     assert "response_format" not in sent and sent["model"] == "gpt-image-1"
     assert (sent["background"], sent["output_format"], sent["output_compression"]) == ("transparent", "webp", 80)
     assert response.json()["data"][0]["b64_json"] == "iVBORw0KGgo="
+
+
+@respx.mock
+def test_a_streamed_image_request_is_one_plain_upstream_call_answered_as_openais_image_events(client, payer, providers):
+    usage = {"total_tokens": 100, "input_tokens": 50, "output_tokens": 50,
+             "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}
+    route = respx.post("https://api.openai.com/v1/images/generations").mock(return_value=httpx.Response(200, json={
+        "created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo="}], "usage": usage}))
+    response = client.post("/v1/images/generations", headers=bearer(payer["key"]), json={
+        "model": "openai/gpt-image-1", "prompt": "a lighthouse", "stream": True, "partial_images": 2,
+        "output_format": "webp", "size": "1536x1024"})
+    assert response.headers["content-type"].startswith("text/event-stream") and response.headers["x-gateway-cost"]
+    sent = json.loads(route.calls.last.request.content)
+    assert "stream" not in sent and "partial_images" not in sent and sent["output_format"] == "webp"
+    assert "event: image_generation.completed\n" in response.text
+    assert sse_events(response.text) == [{
+        "type": "image_generation.completed", "b64_json": "iVBORw0KGgo=", "created_at": 1713833628, "size": "1536x1024",
+        "quality": "auto", "background": "auto", "output_format": "webp", "usage": usage}]
+    assert only_usage(payer["user_id"])["cost"] > 0 and users.get_user(payer["user_id"]).reserved == 0
+    dall_e = client.post("/v1/images/generations", headers=bearer(payer["key"]),
+                         json={"model": "openai/dall-e-3", "prompt": "x", "stream": True})
+    assert assert_error(dall_e, 400, "only GPT image models")["error"]["param"] == "stream"

@@ -152,6 +152,14 @@ def test_models_images_and_embeddings(client, demo):
     response = client.post("/v1/embeddings", headers=bearer(key),
                            json={"model": "openai/text-embedding-3-small", "input": ["a", "b"]})
     assert_valid("CreateEmbeddingResponse", response.json())
+    stream = client.post("/v1/images/generations", headers=bearer(key), json={
+        "model": "openai/gpt-image-1", "prompt": "a lighthouse", "n": 2, "stream": True, "partial_images": 2,
+        "background": "transparent", "quality": "high"})
+    events = sse_events(stream.text)
+    assert [e["type"] for e in events] == ["image_generation.completed"] * 2
+    for event in events:
+        assert_valid("ImageGenStreamEvent", event)
+        assert_valid("ImageGenCompletedEvent", event)
 
 
 @respx.mock
@@ -167,6 +175,7 @@ def test_adapter_images_and_embeddings(client, payer, providers):
                                json={"model": model, "prompt": "a lighthouse"})
         assert response.status_code == 200, response.text
         assert_valid("ImagesResponse", response.json())
+    assert response.json()["usage"]["total_tokens"] == 100  # GPT image models' token usage is passed on
     respx.post("https://api.openai.com/v1/embeddings").mock(return_value=httpx.Response(200, json={
         "object": "list", "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2},
         "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}]}))

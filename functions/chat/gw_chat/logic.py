@@ -226,7 +226,10 @@ async def images(call: Call, request: dict[str, Any]) -> tuple[Target, dict[str,
     target, result = await _settle_on_failure(call, routing.images(call.targets, request))
     call.images = max(result.images, 1)
     cost = await run_in_threadpool(finish, call, target=target, usage=Usage(), status="success", http_status=200)
-    return target, {"created": result.created or int(time.time()), "data": result.data}, cost
+    body: dict[str, Any] = {"created": result.created or int(time.time()), "data": result.data}
+    if result.usage:
+        body["usage"] = result.usage
+    return target, body, cost
 
 
 async def open_stream(call: Call) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:

@@ -10,12 +10,23 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway_common import catalog, plans
 from gateway_common.auth import Caller
-from gateway_common.errors import GatewayError
+from gateway_common.errors import BadRequest, GatewayError
 from gateway_common.license_chat import license_model
 from gateway_common.schemas import MessageResponse
 from gateway_common.web import authorized, client_ip, route_name
 
-from . import embeddings, idempotency, logic, messages_routes, responses_api, responses_flow, responses_store, sessions, streaming
+from . import (
+    embeddings,
+    idempotency,
+    image_stream,
+    logic,
+    messages_routes,
+    responses_api,
+    responses_flow,
+    responses_store,
+    sessions,
+    streaming,
+)
 from .schemas import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -132,7 +143,7 @@ async def create_embeddings(
 
 
 async def _images(body: ImageRequest, request: Request, caller: Caller) -> tuple[logic.Call, Any, dict[str, Any], Any]:
-    upstream = body.model_dump(exclude_none=True)
+    upstream = body.model_dump(exclude_none=True, exclude={"stream", "partial_images"})  # one plain upstream call
     call = await _admit(request, caller, endpoint=request.url.path, body=dict(upstream), images=body.n)
     target, result, cost = await logic.images(call, upstream)
     return call, target, result, cost
@@ -142,18 +153,25 @@ async def _images(body: ImageRequest, request: Request, caller: Caller) -> tuple
 async def images_generate(
     body: ImageRequest, request: Request, caller: Caller = authorized("images", limit="none")
 ) -> JSONResponse:
+    if body.stream:
+        raise BadRequest("field 'stream': streamed images are answered on /v1/images/generations", param="stream")
     call, target, result, cost = await _images(body, request, caller)
     view = ImageGenerateResponse(created=result["created"], model=call.model, data=result["data"], cost=cost)
     return JSONResponse(view.model_dump(mode="json"), headers=logic.gateway_headers(call, target, cost))
 
 
 @router.post("/v1/images/generations", response_model=OpenAIImagesResponse, tags=["images"],
-             summary="Generate images (OpenAI-shaped)")
+             summary="Generate images (OpenAI-shaped; OpenAI's image stream events with stream=true)",
+             responses={200: {"content": {"text/event-stream": {}}}})
 async def images_generations(
     body: ImageRequest, request: Request, caller: Caller = authorized("images", limit="none")
-) -> JSONResponse:
+) -> Any:
     call, target, result, cost = await _images(body, request, caller)
-    return JSONResponse(result, headers=logic.gateway_headers(call, target, cost))
+    headers = logic.gateway_headers(call, target, cost)
+    if body.stream:
+        events = image_stream.events(body.model_dump(exclude_none=True), result, result.get("usage"))
+        return StreamingResponse(iter(events), media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+    return JSONResponse(result, headers=headers)
 
 
 @router.post("/api/chat", response_model=LicenseChatResponse, tags=["license"],

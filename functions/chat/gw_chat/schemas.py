@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from gateway_common.license_chat import DEFAULT_MODEL, DEFAULT_PROVIDER
 from gateway_common.money import Money
+from gateway_common.providers.sandbox import is_gpt_image
 from gateway_common.schemas import StrictBody
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -122,7 +123,8 @@ class DeletedResponse(BaseModel):
 
 class ImageRequest(StrictBody):
     """OpenAI's CreateImageRequest, every field. GPT image models answer ``b64_json`` (they have no URLs);
-    ``response_format`` is for DALL-E models. ``stream`` (partial images) is not offered: ``stream: true`` is a 400."""
+    ``response_format`` is for DALL-E models. ``stream: true`` (GPT image models only, as at OpenAI) answers OpenAI's
+    image stream events on /v1/images/generations (see image_stream.py)."""
 
     prompt: str = Field(..., min_length=1, max_length=32000)
     model: str = Field("openai/dall-e-3", min_length=3, max_length=200)
@@ -141,9 +143,9 @@ class ImageRequest(StrictBody):
 
     @field_validator("stream")
     @classmethod
-    def _no_stream(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("streamed image generation (partial images) is not offered: omit stream or set it false")
+    def _stream_needs_a_gpt_image_model(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and not is_gpt_image(str(info.data.get("model", ""))):
+            raise ValueError("only GPT image models (e.g. openai/gpt-image-1) stream their images")
         return value
 
 

@@ -70,6 +70,7 @@ class ImageResult:
     provider: str
     route: str
     created: int = 0
+    usage: dict[str, Any] | None = None  # GPT image models: OpenAI's ImagesUsage (tokens), as the provider gave it
 
 
 @dataclass

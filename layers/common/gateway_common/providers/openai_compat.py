@@ -127,8 +127,9 @@ async def images(config: ProviderConfig, key: str | None, upstream_model: str, r
         items = list(data["data"])
     except (ValueError, KeyError, TypeError):
         raise ProviderError(config.slug, "malformed image response", status=response.status_code, retryable=True) from None
+    usage = data.get("usage")
     return ImageResult(data=items, images=len(items), provider=config.slug, route=f"{config.slug}:{upstream_model}",
-                       created=int(data.get("created") or 0))
+                       created=int(data.get("created") or 0), usage=usage if isinstance(usage, dict) else None)
 
 
 async def embeddings(config: ProviderConfig, key: str | None, upstream_model: str,

@@ -253,4 +253,10 @@ async def images(request: dict[str, Any]) -> ImageResult:
         else:
             item["url"] = "data:image/png;base64," + b64
         data.append(item)
-    return ImageResult(data=data, images=count, provider="sandbox", route="sandbox:sandbox", created=int(time.time()))
+    usage = None
+    if is_gpt_image(str(request.get("model", ""))):  # token usage, as OpenAI reports it for its GPT image models
+        words = len(prompt.split())
+        usage = {"input_tokens": words, "output_tokens": 0, "total_tokens": words,
+                 "input_tokens_details": {"text_tokens": words, "image_tokens": 0}}
+    return ImageResult(data=data, images=count, provider="sandbox", route="sandbox:sandbox", created=int(time.time()),
+                       usage=usage)
