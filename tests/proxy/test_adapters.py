@@ -45,7 +45,8 @@ def only_usage(user_id):
 @respx.mock
 def test_openai_json_is_relayed_metered_and_charged_exactly(client, payer, providers):
     route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion(prompt=12, completion=9)))
-    response = chat(client, payer["key"], max_tokens=50, temperature=0.2)
+    response_format = {"type": "json_schema", "json_schema": {"name": "a", "strict": True, "schema": {"type": "object"}}}
+    response = chat(client, payer["key"], max_tokens=50, temperature=0.2, response_format=response_format)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "openai/gpt-4o-mini"
@@ -54,6 +55,7 @@ def test_openai_json_is_relayed_metered_and_charged_exactly(client, payer, provi
     assert response.headers["x-gateway-provider"] == "openai"
     sent = json.loads(route.calls.last.request.content)
     assert sent["model"] == "gpt-4o-mini" and sent["max_tokens"] == 50 and sent["temperature"] == 0.2
+    assert sent["response_format"] == response_format  # OpenAI takes json_schema itself: it goes through as sent
     assert route.calls.last.request.headers["authorization"] == "Bearer sk-test-openai"
 
     cost = 12 * MINI_PROMPT + 9 * MINI_COMPLETION
