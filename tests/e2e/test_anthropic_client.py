@@ -99,3 +99,21 @@ def test_bearer_auth_charges_a_live_key(gateway):
     before = users.get_user(live["user_id"]).available
     client.messages.create(model="anthropic/claude-3.5-haiku", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
     assert users.get_user(live["user_id"]).available < before <= Decimal("25.00")
+
+
+def test_a_claude_code_shaped_request(claude):
+    """What Claude Code sends: the beta endpoint (?beta=true, anthropic-beta), cache breakpoints on system, tools and
+    tool results, thinking, metadata.user_id, tool results as block lists; it streams."""
+    cached = {"type": "ephemeral"}
+    with claude.beta.messages.stream(
+        model="claude-sonnet-4-20250514", max_tokens=32000, betas=["interleaved-thinking-2025-05-14"],
+        thinking={"type": "enabled", "budget_tokens": 1024}, metadata={"user_id": "user_abc_session_1"},
+        system=[{"type": "text", "text": "You are Claude Code.", "cache_control": cached}],
+        tools=[{**TOOL, "cache_control": cached}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Weather in Rome?"}]},
+                  {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                                     "input": {"city": "Rome"}}]},
+                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "cache_control": cached,
+                                                "content": [{"type": "text", "text": "18C"}]}]}]) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].type == "text" and final.stop_reason == "end_turn" and final.usage.output_tokens > 0
