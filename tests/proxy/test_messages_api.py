@@ -104,6 +104,32 @@ def test_a_cut_stream_ends_with_anthropics_error_event_and_bills_what_was_produc
     assert users.get_user(payer["user_id"]).reserved == 0
 
 
+@respx.mock
+def test_images_a_tool_returns_reach_claude_in_the_tool_result_and_others_in_a_user_message(client, payer, providers):
+    claude = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+    gpt = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    screenshot = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    messages = [
+        {"role": "user", "content": "What is on screen?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "screenshot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "text", "text": "taken"}, screenshot]},
+                                     {"type": "text", "text": "Describe it."}]}]
+    for model in ("anthropic/claude-3.5-haiku", "openai/gpt-4o-mini"):
+        response = post(client, payer["key"], {"model": model, "max_tokens": 50, "messages": messages,
+                                               "tools": [{**TOOL, "name": "screenshot"}]})
+        assert response.status_code == 200, response.text
+    to_claude = json.loads(claude.calls.last.request.content)["messages"][2]["content"]
+    assert to_claude == [{"type": "tool_result", "tool_use_id": "toolu_1",
+                          "content": [{"type": "text", "text": "taken"}, screenshot]},
+                         {"type": "text", "text": "Describe it."}]
+    to_gpt = json.loads(gpt.calls.last.request.content)["messages"]
+    assert to_gpt[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "taken"}
+    assert to_gpt[3]["role"] == "user" and to_gpt[3]["content"][1] == {
+        "type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    assert to_gpt[4] == {"role": "user", "content": "Describe it."}
+
+
 def test_errors_are_in_anthropics_shape(client, demo):
     key = demo["test"]["key"]
     cases = [

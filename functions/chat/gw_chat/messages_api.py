@@ -55,6 +55,23 @@ def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     raise BadRequest(f"field '{where}.source': image sources are base64 or url", param=f"{where}.source")
 
 
+def _tool_message(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """A tool_result block -> a chat ``tool`` message; images it returns (a screenshot, an image file read) stay as
+    image parts, which each adapter places where its provider takes them."""
+    content = block.get("content")
+    prefix = "[tool error] " if block.get("is_error") else ""
+    message: dict[str, Any] = {"role": "tool", "tool_call_id": str(block.get("tool_use_id", ""))}
+    if not (isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "image" for b in content)):
+        return {**message, "content": prefix + _text_of(content)}
+    parts = [{"type": "text", "text": prefix.strip()}] if prefix else []
+    for number, item in enumerate(content):
+        if isinstance(item, dict) and item.get("type") == "image":
+            parts.append(_image_part(item, f"{where}.content.{number}"))
+        elif isinstance(item, dict) and item.get("type") == "text":
+            parts.append({"type": "text", "text": str(item.get("text", ""))})
+    return {**message, "content": parts}
+
+
 def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
     """One Messages message -> chat messages (tool results become ``tool`` messages before the user's text)."""
     role = message.get("role")
@@ -80,10 +97,7 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
                                "function": {"name": str(block.get("name", "")),
                                             "arguments": json.dumps(block.get("input") or {})}})
         elif kind == "tool_result" and role == "user":
-            result = _text_of(block.get("content"))
-            if block.get("is_error"):
-                result = f"[tool error] {result}"
-            out.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": result})
+            out.append(_tool_message(block, f"{where}.content.{number}"))
         elif kind in ("thinking", "redacted_thinking"):
             continue  # the model's own earlier reasoning: not resent
         else:

@@ -124,7 +124,7 @@ def _translate_messages(request: dict[str, Any]) -> tuple[list[dict[str, Any]], 
         if role in ("tool", "function"):
             role = "user"
             content = [{"type": "tool_result", "tool_use_id": str(message.get("tool_call_id") or message.get("name") or ""),
-                        "content": message_text(message.get("content"))}]
+                        "content": _content(message.get("content"))}]  # text, or text and image blocks
         elif role == "assistant" and message.get("tool_calls"):
             content = _as_blocks(_content(message.get("content"))) + [_tool_use(c) for c in message["tool_calls"]]
         else:

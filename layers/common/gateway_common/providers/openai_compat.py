@@ -8,7 +8,17 @@ from typing import Any
 
 import httpx
 
-from .base import Completion, EmbeddingResult, ImageResult, ProviderError, StreamBroken, Usage, error_message, raise_for_status
+from .base import (
+    Completion,
+    EmbeddingResult,
+    ImageResult,
+    ProviderError,
+    StreamBroken,
+    Usage,
+    error_message,
+    message_text,
+    raise_for_status,
+)
 from .config import ProviderConfig
 from .http import client
 
@@ -32,10 +42,37 @@ def _cap_field(config: ProviderConfig, upstream_model: str) -> str:
     return "max_tokens"
 
 
+def _is_image(part: Any) -> bool:
+    return isinstance(part, dict) and part.get("type") == "image_url"
+
+
+def _tool_images_after(messages: list[Any]) -> list[Any]:
+    """OpenAI's tool messages carry text only: images a tool returned (Anthropic's tool_result blocks, via the Messages
+    API) go in one user message right after the run of tool messages, so the model still sees them."""
+    out: list[Any] = []
+    pending: list[dict[str, Any]] = []
+    for message in messages:
+        is_tool = isinstance(message, dict) and message.get("role") == "tool"
+        if pending and not is_tool:
+            out.append({"role": "user", "content": pending})
+            pending = []
+        content = message.get("content") if is_tool else None
+        if isinstance(content, list) and any(_is_image(p) for p in content):
+            pending.append({"type": "text", "text": f"(images returned by tool call {message.get('tool_call_id')})"})
+            pending.extend(p for p in content if _is_image(p))
+            message = {**message, "content": message_text([p for p in content if not _is_image(p)]) or "(images below)"}
+        out.append(message)
+    if pending:
+        out.append({"role": "user", "content": pending})
+    return out
+
+
 def _body(config: ProviderConfig, upstream_model: str, request: dict[str, Any], stream: bool) -> dict[str, Any]:
     """The upstream body: exactly one output cap, the reserved one (``max_tokens``), under the name the model takes."""
     body = {k: v for k, v in request.items() if v is not None}
     body["model"] = upstream_model
+    if isinstance(body.get("messages"), list):
+        body["messages"] = _tool_images_after(body["messages"])
     cap = body.pop("max_tokens", None) or body.pop("max_completion_tokens", None)
     body.pop("max_completion_tokens", None)
     if cap:
