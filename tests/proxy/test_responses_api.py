@@ -72,6 +72,21 @@ def test_previous_response_id_continues_the_conversation(client, demo):
     assert all(m["content"] != "first instructions" for m in conversation)  # instructions are not carried over
 
 
+def test_a_long_conversation_is_stored_compressed_and_continues(client, demo):
+    """A conversation past DynamoDB's 400 KB item limit as text (an agent loop on previous_response_id) still chains."""
+    key = demo["test"]["key"]
+    long_input = "the quick brown fox jumps over the lazy dog " * 10_000  # 440 KB, ~147k tokens: fits Claude's 200k
+    first = create(client, key, model="anthropic/claude-sonnet-4", input=long_input, max_output_tokens=5)
+    assert first.status_code == 200, first.text
+    timeutil.shift_clock(61)  # the next minute: two such requests exceed the plan's tokens per minute
+    second = create(client, key, model="anthropic/claude-sonnet-4", input="Summarize", max_output_tokens=5,
+                    previous_response_id=first.json()["id"])
+    timeutil.shift_clock(-61)
+    assert second.status_code == 200, second.text
+    conversation = responses_store.conversation(demo["test"]["user_id"], second.json()["id"])
+    assert conversation[0]["content"] == long_input and len(conversation) == 4
+
+
 def test_stored_responses_are_owner_only_and_expire(client, demo, payer):
     key = demo["test"]["key"]
     created = create(client, key, input="secret plans").json()

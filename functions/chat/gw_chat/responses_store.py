@@ -10,10 +10,12 @@ TTL sweep removes it.
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from gateway_common import db
 from gateway_common.errors import BadRequest, NotFound
+from gateway_common.observability import logger
 from gateway_common.timeutil import now_ts
 
 RESPONSES = "ResponsesTable"
@@ -27,13 +29,17 @@ def not_found(response_id: str) -> NotFound:
 
 
 def save(user_id: str, response: dict[str, Any], messages: list[dict[str, Any]]) -> bool:
-    """Store a response and its conversation; False when it is too large to store (it is still returned)."""
+    """Store a response and its conversation (zlib-compressed: a conversation continued by previous_response_id
+    grows with every turn, and text shrinks several times, so long agent loops still fit one item); False when it
+    is too large to store even so (it is still returned, and logged)."""
     data = json.dumps(response, separators=(",", ":"))
-    conversation = json.dumps(messages, separators=(",", ":"))
+    conversation = zlib.compress(json.dumps(messages, separators=(",", ":")).encode())
     if len(data) + len(conversation) > MAX_ITEM_BYTES:
+        logger.warning("response too large to store", extra={"response_id": response["id"],
+                                                             "bytes": len(data) + len(conversation)})
         return False
     db.table(RESPONSES).put_item(Item={"user_id": user_id, "response_id": response["id"], "data": data,
-                                       "messages": conversation, "expires_at": int(now_ts()) + RETENTION_SECONDS})
+                                       "messages_z": conversation, "expires_at": int(now_ts()) + RETENTION_SECONDS})
     return True
 
 
@@ -58,7 +64,9 @@ def conversation(user_id: str, response_id: str) -> list[dict[str, Any]]:
         raise BadRequest(f"Previous response with id '{response_id}' not found (responses are stored with store=true, "
                          "for 30 days, and only for their owner)", code="previous_response_not_found",
                          param="previous_response_id")
-    return json.loads(item["messages"])  # type: ignore[no-any-return]
+    if "messages_z" in item:
+        return json.loads(zlib.decompress(bytes(item["messages_z"])))  # type: ignore[no-any-return]
+    return json.loads(item["messages"])  # type: ignore[no-any-return]  (stored before compression)
 
 
 def delete(user_id: str, response_id: str) -> None:
