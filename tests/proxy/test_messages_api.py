@@ -180,6 +180,16 @@ def test_count_tokens_is_rate_limited_like_any_endpoint(client, demo, monkeypatc
     monkeypatch.setenv("GATEWAY_ENDPOINT_LIMITS", json.dumps({"POST /v1/messages/count_tokens": {"minute": 2}}))
     db.get_settings.cache_clear()
     body = {"model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "hi"}]}
-    statuses = [post(client, demo["test"]["key"], body, path="/v1/messages/count_tokens").status_code for _ in range(3)]
+    answers = [post(client, demo["test"]["key"], body, path="/v1/messages/count_tokens") for _ in range(3)]
     db.get_settings.cache_clear()
-    assert statuses == [200, 200, 429]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"]["type"] == "rate_limit_error" and int(answers[2].headers["retry-after"]) > 0
+
+
+def test_no_credits_is_anthropics_billing_error(client, dynamo):
+    from .conftest import make_payer
+
+    broke = make_payer("broke", Decimal("0"))
+    response = post(client, broke["key"], {"model": "anthropic/claude-3.5-haiku", "max_tokens": 5,
+                                           "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 402 and response.json()["error"]["type"] == "billing_error"

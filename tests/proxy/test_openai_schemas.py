@@ -131,6 +131,14 @@ def test_adapter_responses_and_stream_events(client, payer, providers):
         for event in sse_events(client.post("/v1/responses", headers=bearer(payer["key"]),
                                             json={**body, "stream": True}).text):
             assert_valid_stream_event(event)
+    plain = {"model": "openai/gpt-4o-mini", "input": "x"}
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    assert_valid("Response", client.post("/v1/responses", headers=bearer(payer["key"]), json=plain).json())
+    respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hi", " there"])))
+    events = sse_events(client.post("/v1/responses", headers=bearer(payer["key"]), json={**plain, "stream": True}).text)
+    assert events[-1]["type"] == "response.completed"
+    for event in events:
+        assert_valid_stream_event(event)
     respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hi"], done=False)))
     broken = sse_events(client.post("/v1/responses", headers=bearer(payer["key"]),
                                     json={"model": "openai/gpt-4o-mini", "input": "x", "stream": True}).text)
