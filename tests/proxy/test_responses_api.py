@@ -106,6 +106,21 @@ def test_stored_responses_are_owner_only_and_expire(client, demo, payer):
     assert_error(client.delete(f"/v1/responses/{created['id']}", headers=bearer(key)), 404)
 
 
+def test_ids_that_cannot_be_ours_are_404s_without_asking_dynamodb(client, demo, monkeypatch):
+    """DynamoDB refuses sort keys over 1 KB with a ValidationException (moto does not): such ids never reach it."""
+    key = bearer(demo["test"]["key"])
+    table = db.table
+
+    def no_responses_table(name):
+        assert name != responses_store.RESPONSES, "asked DynamoDB"
+        return table(name)
+
+    monkeypatch.setattr(db, "table", no_responses_table)
+    for rid in ("r" * 2000, "resp_" + "a" * 101, "resp_x.y"):
+        assert_error(client.get(f"/v1/responses/{rid}", headers=key), 404, "no response with id")
+        assert_error(client.delete(f"/v1/responses/{rid}", headers=key), 404)
+
+
 def test_store_false_keeps_nothing(client, demo):
     created = create(client, demo["test"]["key"], input="x", store=False).json()
     assert created["store"] is False

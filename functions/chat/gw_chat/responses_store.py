@@ -10,6 +10,7 @@ TTL sweep removes it.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -21,10 +22,11 @@ from gateway_common.timeutil import now_ts
 RESPONSES = "ResponsesTable"
 RETENTION_SECONDS = 30 * 86400
 MAX_ITEM_BYTES = 350_000  # DynamoDB's item limit is 400 KB
+ID_PATTERN = re.compile(r"resp_[A-Za-z0-9_-]{1,100}")
 
 
 def not_found(response_id: str) -> NotFound:
-    return NotFound(f"No response with id '{response_id}' (it may be another account's, deleted or expired)",
+    return NotFound(f"No response with id '{response_id[:100]}' (it may be another account's, deleted or expired)",
                     code="response_not_found", param="response_id")
 
 
@@ -43,7 +45,15 @@ def save(user_id: str, response: dict[str, Any], messages: list[dict[str, Any]])
     return True
 
 
+def _is_id(response_id: str) -> bool:
+    """Ours look like resp_<24 hex>; anything else (a 2 KB path, odd characters) is unknown without asking DynamoDB,
+    whose sort keys stop at 1 KB (a ValidationException there would be a 500)."""
+    return bool(ID_PATTERN.fullmatch(response_id))
+
+
 def _item(user_id: str, response_id: str) -> dict[str, Any] | None:
+    if not _is_id(response_id):
+        return None
     item = db.table(RESPONSES).get_item(Key={"user_id": user_id, "response_id": response_id}).get("Item")
     if item is None or int(item.get("expires_at", 0)) <= int(now_ts()):
         return None
@@ -70,6 +80,8 @@ def conversation(user_id: str, response_id: str) -> list[dict[str, Any]]:
 
 
 def delete(user_id: str, response_id: str) -> None:
+    if not _is_id(response_id):
+        raise not_found(response_id)
     try:
         db.table(RESPONSES).delete_item(Key={"user_id": user_id, "response_id": response_id},
                                         ConditionExpression="attribute_exists(response_id)")
