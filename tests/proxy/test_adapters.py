@@ -558,3 +558,17 @@ def test_a_streamed_image_request_is_one_plain_upstream_call_answered_as_openais
     dall_e = client.post("/v1/images/generations", headers=bearer(payer["key"]),
                          json={"model": "openai/dall-e-3", "prompt": "x", "stream": True})
     assert assert_error(dall_e, 400, "only GPT image models")["error"]["param"] == "stream"
+
+
+@respx.mock
+def test_files_claude_cannot_take_move_to_the_next_route_and_audio_too(client, payer, providers):
+    claude = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+    openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="via openrouter")))
+    for part in ({"type": "file", "file": {"file_id": "file-abc123"}},
+                 {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}):
+        response = chat(client, payer["key"], model="anthropic/claude-3.5-haiku",
+                        messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]}])
+        assert response.status_code == 200, response.text
+        assert response.headers["x-gateway-provider"] == "openrouter"
+        assert json.loads(openrouter.calls.last.request.content)["messages"][0]["content"][1] == part
+    assert not claude.called  # refused before any request: nothing sent without the part

@@ -130,6 +130,30 @@ def test_images_a_tool_returns_reach_claude_in_the_tool_result_and_others_in_a_u
     assert to_gpt[4] == {"role": "user", "content": "Describe it."}
 
 
+@respx.mock
+def test_pdf_documents_reach_claude_as_documents_and_others_as_file_parts(client, payer, providers):
+    claude = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
+    gpt = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    pdf = {"type": "document", "title": "report.pdf",
+           "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}}
+    note = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "A plain note"}}
+    content = [pdf, note, {"type": "text", "text": "Summarize both."}]
+    for model in ("anthropic/claude-3.5-haiku", "openai/gpt-4o-mini"):
+        response = post(client, payer["key"], {"model": model, "max_tokens": 50,
+                                               "messages": [{"role": "user", "content": content}]})
+        assert response.status_code == 200, response.text
+    assert json.loads(claude.calls.last.request.content)["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="},
+         "title": "report.pdf"},
+        {"type": "text", "text": "A plain note"}, {"type": "text", "text": "Summarize both."}]
+    assert json.loads(gpt.calls.last.request.content)["messages"][0]["content"][0] == {
+        "type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "report.pdf"}}
+    url_pdf = {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}
+    refused = post(client, payer["key"], {"model": "openai/gpt-4o-mini", "max_tokens": 5,
+                                          "messages": [{"role": "user", "content": [url_pdf]}]})
+    assert refused.status_code == 400 and "messages.0.content.0.source" in refused.json()["error"]["message"]
+
+
 def test_errors_are_in_anthropics_shape(client, demo):
     key = demo["test"]["key"]
     cases = [

@@ -164,7 +164,24 @@ def test_text_format_json_schema_gives_a_conforming_document(client, demo):
     assert response["text"]["format"]["name"] == "trip"
 
 
+@respx.mock
+def test_input_files_reach_the_provider_as_file_parts(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    pdf = {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}
+    response = create(client, payer["key"], input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "Summarize"}, pdf, {"type": "input_file", "file_id": "file-abc"}]}])
+    assert response.status_code == 200, response.text
+    assert json.loads(route.calls.last.request.content)["messages"][0]["content"] == [
+        {"type": "text", "text": "Summarize"},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "a.pdf"}},
+        {"type": "file", "file": {"file_id": "file-abc"}}]
+
+
 def test_hosted_tools_and_unknown_items_are_clear_400s(client, demo):
     key = demo["test"]["key"]
     assert_error(create(client, key, input="x", tools=[{"type": "web_search"}]), 400, "only function tools")
     assert_error(create(client, key, input=[{"type": "item_reference", "id": "x"}]), 400, "item_reference")
+    assert_error(create(client, key, input=[{"role": "user", "content": [
+        {"type": "input_file", "file_url": "https://example.com/a.pdf"}]}]), 400, "input.0.content.0.file_url")
+    assert_error(create(client, key, input=[{"role": "user", "content": [{"type": "input_audio"}]}]), 400,
+                 "input.0.content.0.type", "input_audio")

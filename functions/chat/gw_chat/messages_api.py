@@ -56,20 +56,37 @@ def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool_message(block: dict[str, Any], where: str) -> dict[str, Any]:
-    """A tool_result block -> a chat ``tool`` message; images it returns (a screenshot, an image file read) stay as
-    image parts, which each adapter places where its provider takes them."""
+    """A tool_result block -> a chat ``tool`` message; images and PDFs it returns (a screenshot, a file read) stay as
+    parts, which each adapter places where its provider takes them."""
     content = block.get("content")
     prefix = "[tool error] " if block.get("is_error") else ""
     message: dict[str, Any] = {"role": "tool", "tool_call_id": str(block.get("tool_use_id", ""))}
-    if not (isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "image" for b in content)):
+    if not (isinstance(content, list) and any(isinstance(b, dict) and b.get("type") in ("image", "document")
+                                              for b in content)):
         return {**message, "content": prefix + _text_of(content)}
     parts = [{"type": "text", "text": prefix.strip()}] if prefix else []
     for number, item in enumerate(content):
         if isinstance(item, dict) and item.get("type") == "image":
             parts.append(_image_part(item, f"{where}.content.{number}"))
+        elif isinstance(item, dict) and item.get("type") == "document":
+            parts.append(_document_part(item, f"{where}.content.{number}"))
         elif isinstance(item, dict) and item.get("type") == "text":
             parts.append({"type": "text", "text": str(item.get("text", ""))})
     return {**message, "content": parts}
+
+
+def _document_part(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """A document block -> a chat part: a base64 PDF as a ``file`` part (Claude gets its document block back), a
+    plain-text document as text."""
+    source = block.get("source") or {}
+    if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
+        file = {"file_data": f"data:application/pdf;base64,{source.get('data', '')}"}
+        if block.get("title"):
+            file["filename"] = str(block["title"])
+        return {"type": "file", "file": file}
+    if source.get("type") == "text":
+        return {"type": "text", "text": str(source.get("data", ""))}
+    raise BadRequest(f"field '{where}.source': documents are base64 PDFs or text", param=f"{where}.source")
 
 
 def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,6 +109,8 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
             parts.append(_text_part(block))
         elif kind == "image":
             parts.append(_image_part(block, f"{where}.content.{number}"))
+        elif kind == "document":
+            parts.append(_document_part(block, f"{where}.content.{number}"))
         elif kind == "tool_use" and role == "assistant":
             tool_calls.append({"id": str(block.get("id", "")), "type": "function",
                                "function": {"name": str(block.get("name", "")),

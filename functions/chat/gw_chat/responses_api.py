@@ -29,20 +29,40 @@ class Translated:
     conversation: list[dict[str, Any]] = field(default_factory=list)  # chat messages without instructions
 
 
-def _item_content(content: Any) -> str | list[dict[str, Any]]:
-    """Responses content -> chat content: text parts joined; with an ``input_image`` part, chat parts (text and
-    ``image_url``) so the image reaches the model instead of being dropped."""
+TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
+
+
+def _file_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    """An ``input_file`` -> a chat ``file`` part (data or an uploaded file's id; chat has no URL form)."""
+    if part.get("file_url"):
+        raise BadRequest(f"field '{where}.file_url': give the file as file_data (a data URL) or a file_id",
+                         param=f"{where}.file_url")
+    file = {name: part[name] for name in ("file_data", "file_id", "filename") if part.get(name)}
+    if not file.get("file_data") and not file.get("file_id"):
+        raise BadRequest(f"field '{where}': an input_file needs file_data or file_id", param=where)
+    return {"type": "file", "file": file}
+
+
+def _item_content(content: Any, where: str = "input") -> str | list[dict[str, Any]]:
+    """Responses content -> chat content: text parts joined; with an ``input_image`` or ``input_file`` part, chat
+    parts (text, ``image_url``, ``file``) so it reaches the model; any other part is a 400 naming it, never dropped."""
     if not isinstance(content, list):
         return message_text(content)
     parts = [p for p in content if isinstance(p, dict)]
-    if not any(p.get("type") == "input_image" for p in parts):
-        return "\n".join(str(p.get("text", "")) for p in parts if p.get("type") in ("input_text", "output_text", "text"))
+    for number, part in enumerate(parts):
+        if part.get("type") not in (*TEXT_PARTS, "input_image", "input_file"):
+            raise BadRequest(f"field '{where}.content.{number}.type': part type '{part.get('type')}' is not supported",
+                             param=f"{where}.content.{number}.type")
+    if all(p.get("type") in TEXT_PARTS for p in parts):
+        return "\n".join(str(p.get("text") or p.get("refusal") or "") for p in parts)
     chat: list[dict[str, Any]] = []
-    for part in parts:
+    for number, part in enumerate(parts):
         if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
             chat.append({"type": "image_url", "image_url": {"url": part["image_url"], "detail": part.get("detail", "auto")}})
-        elif part.get("type") in ("input_text", "output_text", "text"):
-            chat.append({"type": "text", "text": str(part.get("text", ""))})
+        elif part.get("type") == "input_file":
+            chat.append(_file_part(part, f"{where}.content.{number}"))
+        elif part.get("type") in TEXT_PARTS:
+            chat.append({"type": "text", "text": str(part.get("text") or part.get("refusal") or "")})
     return chat
 
 
@@ -54,7 +74,7 @@ def _input_messages(raw: Any) -> list[dict[str, Any]]:
         kind = item.get("type") or "message"
         if kind == "message" and "role" in item:
             role = item["role"] if item["role"] in ROLES else "user"
-            messages.append({"role": role, "content": _item_content(item.get("content"))})
+            messages.append({"role": role, "content": _item_content(item.get("content"), f"input.{index}")})
         elif kind == "function_call":
             call = {"id": str(item.get("call_id") or item.get("id") or f"call_{index}"), "type": "function",
                     "function": {"name": str(item.get("name", "")), "arguments": str(item.get("arguments") or "{}")}}

@@ -16,6 +16,9 @@ from .http import client
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 DEFAULT_MAX_TOKENS = 4096
 IMAGE_PARTS = ("image_url", "input_image")
+FILE_PARTS = ("file", "input_file")
+AUDIO_PARTS = ("input_audio", "audio")
+PDF_DATA = "data:application/pdf;base64,"
 
 
 def _image_block(part: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,16 +33,34 @@ def _image_block(part: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _document_block(part: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI file part holding a PDF as data -> an Anthropic document block. A file id (a file uploaded to OpenAI)
+    or another file type cannot reach Anthropic: the route is left for the model's next one."""
+    ref = part.get("file") if isinstance(part.get("file"), dict) else part
+    data = ref.get("file_data")
+    if not (isinstance(data, str) and data.startswith(PDF_DATA)):
+        raise ProviderError("anthropic", "only PDF files given as data (file_data) reach Anthropic, not file ids or "
+                                         "other file types")
+    block: dict[str, Any] = {"type": "document",
+                             "source": {"type": "base64", "media_type": "application/pdf", "data": data[len(PDF_DATA):]}}
+    if ref.get("filename"):
+        block["title"] = str(ref["filename"])[:500]
+    return block
+
+
 def _cached(content: Any) -> bool:
     return isinstance(content, list) and any(isinstance(p, dict) and p.get("cache_control") for p in content)
 
 
 def _content(content: Any) -> str | list[dict[str, Any]]:
-    """Text stays a string; content with images becomes Anthropic blocks (text and image), never silently dropped;
+    """Text stays a string; content with images or PDFs becomes Anthropic blocks (text, image, document), never
+    silently dropped (audio, file ids: the route is left for the next one);
     text parts marked ``cache_control`` (Anthropic's prompt-cache breakpoints, as OpenRouter also takes them) stay
     blocks that keep the mark."""
-    if not isinstance(content, list) or not (
-            _cached(content) or any(isinstance(p, dict) and p.get("type") in IMAGE_PARTS for p in content)):
+    kinds = {p.get("type") for p in content if isinstance(p, dict)} if isinstance(content, list) else set()
+    if kinds & set(AUDIO_PARTS):
+        raise ProviderError("anthropic", "audio input is not offered by Anthropic's Messages API")
+    if not isinstance(content, list) or not (_cached(content) or kinds & {*IMAGE_PARTS, *FILE_PARTS}):
         return message_text(content)
     blocks: list[dict[str, Any]] = []
     for part in content:
@@ -49,6 +70,8 @@ def _content(content: Any) -> str | list[dict[str, Any]]:
             block = _image_block(part)
             if block is not None:
                 blocks.append(block)
+        elif isinstance(part, dict) and part.get("type") in FILE_PARTS:
+            blocks.append(_document_block(part))
         elif isinstance(part, dict) and isinstance(part.get("text"), str):
             block = {"type": "text", "text": part["text"]}
             if part.get("cache_control"):

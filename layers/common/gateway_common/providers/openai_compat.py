@@ -43,12 +43,12 @@ def _cap_field(config: ProviderConfig, upstream_model: str) -> str:
 
 
 def _is_image(part: Any) -> bool:
-    return isinstance(part, dict) and part.get("type") == "image_url"
+    return isinstance(part, dict) and part.get("type") in ("image_url", "file")
 
 
 def _tool_images_after(messages: list[Any]) -> list[Any]:
-    """OpenAI's tool messages carry text only: images a tool returned (Anthropic's tool_result blocks, via the Messages
-    API) go in one user message right after the run of tool messages, so the model still sees them."""
+    """OpenAI's tool messages carry text only: images and files a tool returned (Anthropic's tool_result blocks, via
+    the Messages API) go in one user message right after the run of tool messages, so the model still sees them."""
     out: list[Any] = []
     pending: list[dict[str, Any]] = []
     for message in messages:
