@@ -564,7 +564,7 @@ def test_a_streamed_image_request_is_one_plain_upstream_call_answered_as_openais
 def test_files_claude_cannot_take_move_to_the_next_route_and_audio_too(client, payer, providers):
     claude = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=anthropic_message()))
     openrouter = respx.post(OPENROUTER).mock(return_value=httpx.Response(200, json=openai_completion(text="via openrouter")))
-    for part in ({"type": "file", "file": {"file_id": "file-abc123"}},
+    for part in ({"type": "file", "file": {"file_data": "data:text/csv;base64,YSxiCg==", "filename": "a.csv"}},
                  {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}):
         response = chat(client, payer["key"], model="anthropic/claude-3.5-haiku",
                         messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, part]}])

@@ -169,12 +169,18 @@ def test_input_files_reach_the_provider_as_file_parts(client, payer, providers):
     route = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
     pdf = {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}
     response = create(client, payer["key"], input=[{"role": "user", "content": [
-        {"type": "input_text", "text": "Summarize"}, pdf, {"type": "input_file", "file_id": "file-abc"}]}])
+        {"type": "input_text", "text": "Summarize"}, pdf]}])
     assert response.status_code == 200, response.text
     assert json.loads(route.calls.last.request.content)["messages"][0]["content"] == [
         {"type": "text", "text": "Summarize"},
-        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "a.pdf"}},
-        {"type": "file", "file": {"file_id": "file-abc"}}]
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "a.pdf"}}]
+    by_id = create(client, payer["key"], input=[{"role": "user", "content": [{"type": "input_file", "file_id": "file-x"}]}])
+    assert_error(by_id, 400, "input.0.content.0.file_data", "no uploads")  # the operator's provider files stay theirs
+    chat_by_id = client.post("/v1/chat/completions", headers=bearer(payer["key"]), json={
+        "model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": "file-x"}}]}]})
+    assert_error(chat_by_id, 400, "messages.0.content", "no uploads")
+    assert route.call_count == 1
 
 
 def test_hosted_tools_and_unknown_items_are_clear_400s(client, demo):

@@ -20,6 +20,8 @@ from typing import Any
 from gateway_common.errors import BadRequest
 from gateway_common.providers.base import Usage, message_text
 
+from .schemas import NO_FILE_IDS
+
 ROLES = ("system", "developer", "user", "assistant")
 
 
@@ -33,14 +35,13 @@ TEXT_PARTS = ("input_text", "output_text", "text", "refusal")
 
 
 def _file_part(part: dict[str, Any], where: str) -> dict[str, Any]:
-    """An ``input_file`` -> a chat ``file`` part (data or an uploaded file's id; chat has no URL form)."""
+    """An ``input_file`` -> a chat ``file`` part (its data: chat has no URL form, and the gateway takes no uploads)."""
     if part.get("file_url"):
-        raise BadRequest(f"field '{where}.file_url': give the file as file_data (a data URL) or a file_id",
+        raise BadRequest(f"field '{where}.file_url': give the file as file_data (a data URL)",
                          param=f"{where}.file_url")
-    file = {name: part[name] for name in ("file_data", "file_id", "filename") if part.get(name)}
-    if not file.get("file_data") and not file.get("file_id"):
-        raise BadRequest(f"field '{where}': an input_file needs file_data or file_id", param=where)
-    return {"type": "file", "file": file}
+    if not part.get("file_data"):
+        raise BadRequest(f"field '{where}.file_data': {NO_FILE_IDS}", param=f"{where}.file_data")
+    return {"type": "file", "file": {name: part[name] for name in ("file_data", "filename") if part.get(name)}}
 
 
 def _item_content(content: Any, where: str = "input") -> str | list[dict[str, Any]]:

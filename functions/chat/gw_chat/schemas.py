@@ -16,6 +16,8 @@ from gateway_common.providers.sandbox import is_gpt_image
 from gateway_common.schemas import StrictBody
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+NO_FILE_IDS = ("file ids name files uploaded to a provider's account, and the gateway takes no uploads: give the file "
+               "as file_data (a data URL)")
 
 
 class ChatMessage(BaseModel):
@@ -29,6 +31,15 @@ class ChatMessage(BaseModel):
     def _role(cls, value: str) -> str:
         if value not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _no_file_ids(cls, value: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
+        for part in value if isinstance(value, list) else ():
+            file = part.get("file") if part.get("type") == "file" else None
+            if isinstance(file, dict) and file.get("file_id") and not file.get("file_data"):
+                raise ValueError(NO_FILE_IDS)
         return value
 
 
