@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from ..redaction import redact
+from . import pdf_pages
 
 if TYPE_CHECKING:
     import httpx
@@ -168,27 +169,42 @@ MEDIA_PART_TOKENS = 1600  # an image / audio part: above what OpenAI (~1105 high
 PROMPT_EXTRAS = ("tools", "functions", "response_format")  # request fields the provider counts as prompt tokens
 
 
-def _media_parts(content: Any) -> int:
+PDF_PAGE_TOKENS = 4000  # a PDF page: its text (Anthropic: 1,500-3,000 tokens) and its page image
+
+
+def _part_tokens(part: dict[str, Any]) -> int:
+    """A PDF file part counts its pages; any other media part (image, audio) ``MEDIA_PART_TOKENS``."""
+    file = part.get("file") if part.get("type") == "file" else None
+    data = file.get("file_data") if isinstance(file, dict) else None
+    if isinstance(data, str) and data.startswith("data:application/pdf"):
+        blob = pdf_pages.pdf_bytes(data)
+        if blob is not None:
+            return PDF_PAGE_TOKENS * pdf_pages.count(blob)
+    return MEDIA_PART_TOKENS
+
+
+def _media_tokens(content: Any) -> int:
     if not isinstance(content, list):
         return 0
-    return sum(1 for part in content if isinstance(part, dict) and part.get("type") not in ("text", "input_text"))
+    return sum(_part_tokens(part) for part in content
+               if isinstance(part, dict) and part.get("type") not in ("text", "input_text"))
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]], body: dict[str, Any] | None = None) -> int:
     """A deliberately generous estimate (about 3 characters a token, plus per-message overhead): used to reserve.
-    Image/audio parts count ``MEDIA_PART_TOKENS`` each; tool calls, and with ``body`` its tool definitions and
-    response schema, count as their JSON text."""
+    Image/audio parts count ``MEDIA_PART_TOKENS`` each, a PDF ``PDF_PAGE_TOKENS`` a page; tool calls, and with
+    ``body`` its tool definitions and response schema, count as their JSON text."""
     chars = 0
     media = 0
     for m in messages:
         chars += len(message_text(m.get("content"))) + len(str(m.get("name", "")))
         if m.get("tool_calls"):
             chars += len(json.dumps(m["tool_calls"], default=str))
-        media += _media_parts(m.get("content"))
+        media += _media_tokens(m.get("content"))
     for name in PROMPT_EXTRAS if body else ():
         if body and body.get(name):
             chars += len(json.dumps(body[name], default=str))
-    return math.ceil(chars / 3) + 4 * len(messages) + 3 + MEDIA_PART_TOKENS * media
+    return math.ceil(chars / 3) + 4 * len(messages) + 3 + media
 
 
 def estimate_text_tokens(text: str) -> int:
