@@ -12,7 +12,7 @@ import respx
 from gateway_common import users
 from gateway_common.usage import recent_for_user
 
-from .wire import anthropic_message, anthropic_sse, anthropic_tool_sse, openai_completion, sse_events
+from .wire import anthropic_message, anthropic_sse, anthropic_tool_sse, openai_completion, openai_sse, sse_events
 
 ANTHROPIC = "https://api.anthropic.com/v1/messages"
 OPENAI = "https://api.openai.com/v1/chat/completions"
@@ -152,6 +152,19 @@ def test_pdf_documents_reach_claude_as_documents_and_others_as_file_parts(client
     refused = post(client, payer["key"], {"model": "openai/gpt-4o-mini", "max_tokens": 5,
                                           "messages": [{"role": "user", "content": [url_pdf]}]})
     assert refused.status_code == 400 and "messages.0.content.0.source" in refused.json()["error"]["message"]
+
+
+@respx.mock
+def test_a_stream_from_an_openai_format_model_carries_the_providers_usage(client, payer, providers):
+    route = respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hel", "lo"], prompt=11, completion=2)))
+    response = post(client, payer["key"], {"model": "openai/gpt-4o-mini", "max_tokens": 50, "stream": True,
+                                           "messages": [{"role": "user", "content": "Hi"}]})
+    assert json.loads(route.calls.last.request.content)["stream_options"] == {"include_usage": True}
+    events = sse_events(response.text)
+    assert "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta") == "Hello"
+    delta = next(e for e in events if e["type"] == "message_delta")
+    assert (delta["usage"]["input_tokens"], delta["usage"]["output_tokens"]) == (11, 2)
+    assert delta["usage"]["cost"] == float(11 * Decimal("0.00000015") + 2 * Decimal("0.0000006"))
 
 
 def test_errors_are_in_anthropics_shape(client, demo):

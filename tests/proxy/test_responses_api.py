@@ -45,6 +45,7 @@ def test_stream_follows_openais_event_sequence_and_is_billed_like_chat(client, p
     sent = json.loads(route.calls.last.request.content)
     assert sent["messages"][0] == {"role": "system", "content": "Be brief"} and sent["max_tokens"] == 30
     assert "max_output_tokens" not in sent and "max_completion_tokens" not in sent  # one output cap upstream
+    assert sent["stream_options"] == {"include_usage": True}  # the provider's usage, whatever the client asked
     record = recent_for_user(payer["user_id"])[0]
     assert record["endpoint"] == "/v1/responses" and record["stream"] is True and record["cost"] == cost
     assert users.get_user(payer["user_id"]).reserved == 0
