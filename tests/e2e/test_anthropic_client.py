@@ -117,3 +117,17 @@ def test_a_claude_code_shaped_request(claude):
                                                 "content": [{"type": "text", "text": "18C"}]}]}]) as stream:
         final = stream.get_final_message()
     assert final.content[0].type == "text" and final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+def test_models_list_and_retrieve(claude):
+    """Anthropic's model shapes, paged by id as the SDK pages them (limit, after_id, has_more, last_id)."""
+    from gateway_common import catalog
+
+    page = claude.models.list(limit=5)
+    assert len(page.data) == 5 and page.has_more and page.last_id == page.data[-1].id
+    ids = [model.id for model in claude.models.list(limit=5)]  # auto-pagination walks every page
+    assert ids == sorted(catalog.models()) and page.data[0].type == "model"
+    model = claude.models.retrieve("anthropic/claude-3.5-haiku")
+    assert (model.id, model.display_name) == ("anthropic/claude-3.5-haiku", catalog.get_model(model.id).name)
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("nobody/nothing")

@@ -162,3 +162,21 @@ def test_a_stale_catalog_overlay_is_reread_in_the_background_not_on_the_request(
     assert scans[1:] == ["catalog-refresh"]  # ...while one background thread re-read it
     assert "x-ai/second" in catalog.models() and len(scans) == 2
     db.client().meta.events.unregister("before-call.dynamodb.Scan", count)
+
+
+def test_anthropic_clients_get_anthropics_model_pages(client, demo):
+    anthropic_headers = {"x-api-key": demo["live"]["key"], "anthropic-version": "2023-06-01"}
+    ids = [m["id"] for m in client.get("/v1/models", headers=bearer(demo["live"]["key"])).json()["data"]]
+
+    def page(**params):
+        return client.get("/v1/models", headers=anthropic_headers, params=params).json()
+
+    after = page(limit=3, after_id=ids[2])
+    assert [m["id"] for m in after["data"]] == ids[3:6] and after["has_more"] and after["first_id"] == ids[3]
+    before = page(limit=2, before_id=ids[3])
+    assert [m["id"] for m in before["data"]] == ids[1:3] and before["has_more"]
+    assert page(limit=2, before_id=ids[2])["has_more"] is False
+    last = page(limit=1000)
+    assert len(last["data"]) == len(ids) and last["has_more"] is False and last["data"][0]["type"] == "model"
+    assert client.get("/v1/models", headers=anthropic_headers, params={"after_id": "nope"}).status_code == 400
+    assert client.get("/v1/models", headers={"x-api-key": "gw_live_" + "x" * 40}).status_code == 401

@@ -25,6 +25,21 @@ def get_model(model_id: str) -> ModelEntry:
                        param="model") from None
 
 
+def page_after(entries: list[ModelEntry], limit: int, after_id: str | None,
+               before_id: str | None) -> tuple[list[ModelEntry], bool]:
+    """Anthropic's paging by id: the ``limit`` entries after ``after_id`` (or those before ``before_id``), and
+    whether more follow in that direction. An id not listed is a 400."""
+    ids = [e.id for e in entries]
+    for name, value in (("after_id", after_id), ("before_id", before_id)):
+        if value is not None and value not in ids:
+            raise BadRequest(f"query parameter '{name}': no model '{value[:100]}'", param=name)
+    if before_id is not None:
+        end = ids.index(before_id)
+        return entries[max(end - limit, 0): end], end - limit > 0
+    start = ids.index(after_id) + 1 if after_id is not None else 0
+    return entries[start: start + limit], start + limit < len(entries)
+
+
 def list_models(provider: str | None) -> list[ModelEntry]:
     entries = sorted(catalog.models().values(), key=lambda e: e.id)
     if provider:

@@ -19,6 +19,20 @@ class OpenAIModelList(BaseModel):
     data: list[OpenAIModel]
 
 
+class AnthropicModel(BaseModel):
+    type: str = "model"
+    id: str
+    display_name: str
+    created_at: str
+
+
+class AnthropicModelList(BaseModel):
+    data: list[AnthropicModel]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
+
+
 class PricingView(BaseModel):
     prompt: Money
     completion: Money
