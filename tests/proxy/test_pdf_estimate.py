@@ -41,6 +41,26 @@ def test_pages_are_counted_plain_compressed_or_by_size():
     assert pdf_pages.count(bomb) <= pdf_pages.MAX_INFLATED // len(b"/Type /Page ") + 1  # inflation is bounded
 
 
+def test_inflation_is_bounded_per_request_however_many_streams_and_files(monkeypatch):
+    inflated: list[int] = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self):
+            self.inner = real()
+
+        def decompress(self, data, max_length):
+            out = self.inner.decompress(data, max_length)
+            inflated.append(len(out))
+            return out
+
+    monkeypatch.setattr(pdf_pages.zlib, "decompressobj", Counting)
+    stream = b"1 0 obj <</Type /ObjStm>>\nstream\n" + zlib.compress(bytes(2_000_000)) + b"\nendstream\n"
+    crafted = file_part(stream * 10)  # 10 streams of 2 MB each, no page in any
+    estimate_prompt_tokens([{"role": "user", "content": [crafted, crafted, crafted]}])
+    assert sum(inflated) <= pdf_pages.MAX_INFLATED
+
+
 def test_the_prompt_estimate_holds_every_page():
     three = estimate_prompt_tokens([{"role": "user", "content": [file_part(plain_pdf(3))]}])
     image = estimate_prompt_tokens([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])

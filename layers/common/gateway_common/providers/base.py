@@ -172,21 +172,21 @@ PROMPT_EXTRAS = ("tools", "functions", "response_format")  # request fields the 
 PDF_PAGE_TOKENS = 4000  # a PDF page: its text (Anthropic: 1,500-3,000 tokens) and its page image
 
 
-def _part_tokens(part: dict[str, Any]) -> int:
+def _part_tokens(part: dict[str, Any], budget: pdf_pages.Budget) -> int:
     """A PDF file part counts its pages; any other media part (image, audio) ``MEDIA_PART_TOKENS``."""
     file = part.get("file") if part.get("type") == "file" else None
     data = file.get("file_data") if isinstance(file, dict) else None
     if isinstance(data, str) and data.startswith("data:application/pdf"):
         blob = pdf_pages.pdf_bytes(data)
         if blob is not None:
-            return PDF_PAGE_TOKENS * pdf_pages.count(blob)
+            return PDF_PAGE_TOKENS * pdf_pages.count(blob, budget)
     return MEDIA_PART_TOKENS
 
 
-def _media_tokens(content: Any) -> int:
+def _media_tokens(content: Any, budget: pdf_pages.Budget) -> int:
     if not isinstance(content, list):
         return 0
-    return sum(_part_tokens(part) for part in content
+    return sum(_part_tokens(part, budget) for part in content
                if isinstance(part, dict) and part.get("type") not in ("text", "input_text"))
 
 
@@ -196,11 +196,12 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], body: dict[str, Any] 
     ``body`` its tool definitions and response schema, count as their JSON text."""
     chars = 0
     media = 0
+    budget = pdf_pages.Budget()  # one inflation allowance for every PDF of the request
     for m in messages:
         chars += len(message_text(m.get("content"))) + len(str(m.get("name", "")))
         if m.get("tool_calls"):
             chars += len(json.dumps(m["tool_calls"], default=str))
-        media += _media_tokens(m.get("content"))
+        media += _media_tokens(m.get("content"), budget)
     for name in PROMPT_EXTRAS if body else ():
         if body and body.get(name):
             chars += len(json.dumps(body[name], default=str))
