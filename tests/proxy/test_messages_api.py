@@ -167,6 +167,31 @@ def test_a_stream_from_an_openai_format_model_carries_the_providers_usage(client
     assert delta["usage"]["cost"] == float(11 * Decimal("0.00000015") + 2 * Decimal("0.0000006"))
 
 
+@respx.mock
+def test_the_stop_sequence_that_ended_claudes_answer_comes_back(client, payer, providers):
+    from tests.schemas.openai import assert_valid
+
+    stopped = anthropic_message(text="Step one")
+    stopped.update(stop_reason="stop_sequence", stop_sequence="STEP 2")
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=stopped))
+    stops = ["STEP 2", "a", "b", "c", "d"]
+    body = {"model": "anthropic/claude-3.5-haiku", "max_tokens": 50, "stop_sequences": stops,
+            "messages": [{"role": "user", "content": "Steps?"}]}
+    answer = post(client, payer["key"], body).json()
+    assert (answer["stop_reason"], answer["stop_sequence"]) == ("stop_sequence", "STEP 2")
+    assert json.loads(route.calls.last.request.content)["stop_sequences"] == stops  # all five reach Claude
+    chat = client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {payer['key']}"}, json={
+        "model": "anthropic/claude-3.5-haiku", "messages": [{"role": "user", "content": "Steps?"}]}).json()
+    assert chat["choices"][0]["finish_reason"] == "stop" and chat["choices"][0]["stop_sequence"] == "STEP 2"
+    assert_valid("CreateChatCompletionResponse", chat)  # an extra field OpenAI's clients ignore
+    sse = anthropic_sse(["Step one"]).replace(b'"stop_reason": "end_turn", "stop_sequence": null',
+                                              b'"stop_reason": "stop_sequence", "stop_sequence": "STEP 2"')
+    route.mock(return_value=httpx.Response(200, content=sse))
+    events = sse_events(post(client, payer["key"], {**body, "stream": True}).text)
+    delta = next(e for e in events if e["type"] == "message_delta")["delta"]
+    assert delta == {"stop_reason": "stop_sequence", "stop_sequence": "STEP 2"}
+
+
 def test_errors_are_in_anthropics_shape(client, demo):
     key = demo["test"]["key"]
     cases = [

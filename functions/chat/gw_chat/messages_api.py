@@ -178,7 +178,7 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
         if body.get(name) is not None:
             chat[name] = body[name]
     if body.get("stop_sequences"):
-        chat["stop"] = list(body["stop_sequences"])[:4]
+        chat["stop"] = list(body["stop_sequences"])  # all of them reach Claude; OpenAI's models take 4
     if body.get("tools"):
         chat["tools"] = _tools(body["tools"])
         if body.get("tool_choice"):
@@ -221,8 +221,14 @@ def to_message(mid: str, completion: dict[str, Any], model: str, usage: Usage) -
         content.append({"type": "tool_use", "id": str(call.get("id", "")), "name": str(function.get("name", "")),
                         "input": arguments if isinstance(arguments, dict) else {"value": arguments}})
     return {"id": mid, "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": STOP_REASONS.get(str(choice.get("finish_reason")), "end_turn"), "stop_sequence": None,
-            "usage": usage_view(usage)}
+            **stop_view(choice.get("finish_reason"), choice.get("stop_sequence")), "usage": usage_view(usage)}
+
+
+def stop_view(finish_reason: Any, stop_sequence: Any) -> dict[str, Any]:
+    """``stop_reason`` and ``stop_sequence`` as Anthropic gives them (stop_sequence when one ended the answer)."""
+    if stop_sequence:
+        return {"stop_reason": "stop_sequence", "stop_sequence": str(stop_sequence)}
+    return {"stop_reason": STOP_REASONS.get(str(finish_reason), "end_turn"), "stop_sequence": None}
 
 
 class _Blocks:
@@ -300,6 +306,6 @@ async def sse(relay: Relay, prompt_estimate: int) -> AsyncIterator[bytes]:
     usage = usage_view(relay.usage or Usage())
     if relay.cost is not None:
         usage["cost"] = float(relay.cost)  # the charge, in the plan's currency (extra field, clients ignore it)
-    yield sse_event("message_delta", {"type": "message_delta", "delta": {
-        "stop_reason": STOP_REASONS.get(str(relay.finish_reason), "end_turn"), "stop_sequence": None}, "usage": usage})
+    yield sse_event("message_delta", {"type": "message_delta", "delta": stop_view(relay.finish_reason, relay.stop_sequence),
+                                      "usage": usage})
     yield sse_event("message_stop", {"type": "message_stop"})

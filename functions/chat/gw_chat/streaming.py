@@ -49,6 +49,7 @@ class Relay:
         self.text: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
+        self.stop_sequence: str | None = None  # the Anthropic adapter's: which stop sequence ended the answer
         self.usage: Usage | None = None
         self.cost: Decimal | None = None
         self.error: str | None = None
@@ -78,6 +79,8 @@ class Relay:
                     slot["function"]["arguments"] += function["arguments"]
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+            if choice.get("stop_sequence"):
+                self.stop_sequence = str(choice["stop_sequence"])
 
     def completion(self) -> dict[str, Any]:
         """What was streamed, as one chat.completion (stored for idempotent replays; the Responses/Messages views)."""

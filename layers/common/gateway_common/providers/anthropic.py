@@ -232,10 +232,17 @@ def to_chat_completion(data: dict[str, Any], model: str, json_mode: bool = False
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish,
+                     **_stop_sequence(data.get("stop_reason"), data.get("stop_sequence"))}],
         "usage": usage.as_openai(),
     }
     return body, usage
+
+
+def _stop_sequence(reason: Any, sequence: Any) -> dict[str, str]:
+    """Which stop sequence ended the answer (an extra choice field, OpenAI has none): the Messages API gives it back
+    as Claude said it (``stop_reason: stop_sequence``)."""
+    return {"stop_sequence": str(sequence)} if reason == "stop_sequence" and sequence else {}
 
 
 async def _raise_for_status(response: httpx.Response) -> None:
@@ -360,7 +367,9 @@ async def stream(
                 if usage.get("input_tokens"):
                     fresh = usage_of({**usage, "output_tokens": state.usage.completion_tokens})
                     state.usage = fresh
-                out = state.chunk({}, state.finish_reason((event.get("delta") or {}).get("stop_reason")))
+                delta = event.get("delta") or {}
+                out = state.chunk({}, state.finish_reason(delta.get("stop_reason")))
+                out["choices"][0].update(_stop_sequence(delta.get("stop_reason"), delta.get("stop_sequence")))
             elif kind == "message_stop":
                 finished = True
                 yield {"id": state.chunk_id, "object": "chat.completion.chunk", "created": state.created,
