@@ -166,6 +166,8 @@ def test_responses_stream_and_previous_response_id(sandbox):
     assert "".join(deltas) == final.output_text and final.output_text.endswith("Which word?")
     assert final.previous_response_id == first.id and final.usage.output_tokens > 0
     assert sandbox.responses.retrieve(final.id).output_text == final.output_text
+    items = list(sandbox.responses.input_items.list(final.id))
+    assert [(i.type, i.role, i.content[0].text) for i in items] == [("message", "user", "Which word?")]
     events = list(sandbox.responses.create(model="openai/gpt-4o-mini", input="hi", stream=True))
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
     sandbox.responses.delete(first.id)

@@ -122,6 +122,31 @@ def test_ids_that_cannot_be_ours_are_404s_without_asking_dynamodb(client, demo, 
         assert_error(client.delete(f"/v1/responses/{rid}", headers=key), 404)
 
 
+def test_input_items_are_listed_as_openai_items_owner_only_and_paged(client, demo):
+    from tests.schemas.openai import assert_valid
+
+    key = demo["test"]["key"]
+    first = create(client, key, input="Weather?", tools=[{"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}], tool_choice="required")
+    call = first.json()["output"][0]
+    second = create(client, key, previous_response_id=first.json()["id"], input=[
+        {"role": "user", "content": [{"type": "input_text", "text": "Here:"}]},
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "18C"}]).json()
+    url = f"/v1/responses/{second['id']}/input_items"
+    listed = client.get(url, headers=bearer(key)).json()
+    assert_valid("ResponseItemList", listed)
+    assert [i["type"] for i in listed["data"]] == ["function_call_output", "message"]  # newest first, as OpenAI
+    assert listed["data"][0]["output"] == "18C" and listed["has_more"] is False
+    ascending = client.get(url, headers=bearer(key), params={"order": "asc", "limit": 1}).json()
+    assert ascending["data"][0]["content"] == [{"type": "input_text", "text": "Here:"}] and ascending["has_more"]
+    rest = client.get(url, headers=bearer(key), params={"order": "asc", "after": ascending["last_id"]}).json()
+    assert [i["type"] for i in rest["data"]] == ["function_call_output"]
+    assert_valid("ResponseItemList", client.get(f"/v1/responses/{first.json()['id']}/input_items",
+                                                headers=bearer(key)).json())  # a string input: one user message
+    other = make_payer("nosy", Decimal("1"), environment="test")
+    assert_error(client.get(url, headers=bearer(other["key"])), 404, "no response with id")
+
+
 def test_store_false_keeps_nothing(client, demo):
     created = create(client, demo["test"]["key"], input="x", store=False).json()
     assert created["store"] is False

@@ -16,7 +16,7 @@ from typing import Any
 ROOTS = (
     "CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "Response", "ResponseStreamEvent",
     "ListModelsResponse", "Model", "ImagesResponse", "CreateEmbeddingResponse", "ErrorResponse",
-    "DeleteModelResponse", "ImageGenStreamEvent",
+    "DeleteModelResponse", "ImageGenStreamEvent", "ResponseItemList",
 )
 SOURCE_COMMIT = "f85dbe223d40e1a31cba812ab2d755c7e98a92a3"
 PREFIX = "#/components/schemas/"

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway_common.providers.base import Usage
 from gateway_common.providers.routing import Target
 
-from . import logic, responses_api, responses_store
+from . import logic, responses_api, responses_items, responses_store
 from .responses_api import Translated
 from .streaming import Relay, sse_event
 
@@ -32,7 +32,8 @@ async def _store(call: logic.Call, raw: dict[str, Any], translated: Translated, 
                  response: dict[str, Any]) -> None:
     if raw.get("store", True):
         await run_in_threadpool(responses_store.save, call.caller.user_id, response,
-                                responses_api.conversation_after(translated, completion))
+                                responses_api.conversation_after(translated, completion),
+                                responses_items.from_input(response["id"], raw.get("input")))
 
 
 async def create(call: logic.Call, raw: dict[str, Any], translated: Translated) -> tuple[Target, dict[str, Any], Decimal]:

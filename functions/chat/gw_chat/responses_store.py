@@ -30,19 +30,30 @@ def not_found(response_id: str) -> NotFound:
                     code="response_not_found", param="response_id")
 
 
-def save(user_id: str, response: dict[str, Any], messages: list[dict[str, Any]]) -> bool:
+def save(user_id: str, response: dict[str, Any], messages: list[dict[str, Any]],
+         input_items: list[dict[str, Any]] | None = None) -> bool:
     """Store a response and its conversation (zlib-compressed: a conversation continued by previous_response_id
     grows with every turn, and text shrinks several times, so long agent loops still fit one item); False when it
     is too large to store even so (it is still returned, and logged)."""
     data = json.dumps(response, separators=(",", ":"))
     conversation = zlib.compress(json.dumps(messages, separators=(",", ":")).encode())
-    if len(data) + len(conversation) > MAX_ITEM_BYTES:
-        logger.warning("response too large to store", extra={"response_id": response["id"],
-                                                             "bytes": len(data) + len(conversation)})
+    inputs = zlib.compress(json.dumps(input_items or [], separators=(",", ":")).encode())
+    size = len(data) + len(conversation) + len(inputs)
+    if size > MAX_ITEM_BYTES:
+        logger.warning("response too large to store", extra={"response_id": response["id"], "bytes": size})
         return False
     db.table(RESPONSES).put_item(Item={"user_id": user_id, "response_id": response["id"], "data": data,
-                                       "messages_z": conversation, "expires_at": int(now_ts()) + RETENTION_SECONDS})
+                                       "messages_z": conversation, "input_z": inputs,
+                                       "expires_at": int(now_ts()) + RETENTION_SECONDS})
     return True
+
+
+def input_items(user_id: str, response_id: str) -> list[dict[str, Any]]:
+    """The input items a stored response of this user was made from (a 404 as ``get``)."""
+    item = _item(user_id, response_id)
+    if item is None:
+        raise not_found(response_id)
+    return json.loads(zlib.decompress(bytes(item["input_z"]))) if "input_z" in item else []  # type: ignore[no-any-return]
 
 
 def _is_id(response_id: str) -> bool:

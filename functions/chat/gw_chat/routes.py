@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -23,6 +23,7 @@ from . import (
     messages_routes,
     responses_api,
     responses_flow,
+    responses_items,
     responses_store,
     sessions,
     streaming,
@@ -37,6 +38,7 @@ from .schemas import (
     EmbeddingsResponse,
     ImageGenerateResponse,
     ImageRequest,
+    InputItemList,
     LicenseChatRequest,
     LicenseChatResponse,
     OpenAIImagesResponse,
@@ -120,6 +122,19 @@ async def responses(body: ResponsesRequest, request: Request, caller: Caller = a
             summary="A stored response of yours (store=true, kept 30 days)")
 def get_response(response_id: str, caller: Caller = authorized("chat")) -> JSONResponse:
     return JSONResponse(responses_store.get(caller.user_id, response_id))
+
+
+@router.get("/v1/responses/{response_id}/input_items", response_model=InputItemList, tags=["chat"],
+            summary="The input items a stored response of yours was made from")
+def response_input_items(
+    response_id: str,
+    limit: int = Query(20, ge=1, le=100),
+    order: Literal["asc", "desc"] = Query("desc"),
+    after: str | None = Query(None, max_length=200, description="the page after this item id"),
+    caller: Caller = authorized("chat"),
+) -> JSONResponse:
+    items = responses_store.input_items(caller.user_id, response_id)
+    return JSONResponse(responses_items.page(items, limit=limit, order=order, after=after))
 
 
 @router.delete("/v1/responses/{response_id}", response_model=DeletedResponse, tags=["chat"],

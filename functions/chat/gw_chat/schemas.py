@@ -126,6 +126,14 @@ class ResponsesResponse(BaseModel):
     usage: dict[str, Any]
 
 
+class InputItemList(BaseModel):
+    object: str = "list"
+    data: list[dict[str, Any]]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
+
+
 class DeletedResponse(BaseModel):
     id: str
     object: str = "response"
