@@ -148,6 +148,10 @@ def test_bare_model_ids_resolve_when_unambiguous(client, demo, monkeypatch):
     key = demo["test"]["key"]
     assert chat(client, key, model="gpt-4o-mini").json()["model"] == "openai/gpt-4o-mini"
     assert chat(client, key, model="claude-3-5-haiku-20241022").json()["model"] == "anthropic/claude-3.5-haiku"
+    for alias, model in (("claude-3-5-haiku-latest", "anthropic/claude-3.5-haiku"),
+                         ("claude-sonnet-4-0", "anthropic/claude-sonnet-4"), ("claude-3-haiku", "anthropic/claude-3-haiku")):
+        assert chat(client, key, model=alias).json()["model"] == model  # Anthropic's aliases of dated snapshots
+    assert_error(chat(client, key, model="claude-9-latest"), 400, "unknown model")
     twin = catalog.models()["openai/gpt-4o-mini"].model_copy(update={"id": "azure/gpt-4o-mini", "provider": "azure"})
     models = {**catalog.models(), twin.id: twin}
     monkeypatch.setattr(catalog, "models", lambda: models)

@@ -14,6 +14,7 @@ Plans priced in EUR convert the USD prices with the fixed rate ``settings.usd_to
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from decimal import Decimal
@@ -179,10 +180,27 @@ def providers() -> list[ProviderInfo]:
     return list(_bundled()[1])
 
 
+SNAPSHOT = re.compile(r"(?P<base>.+)-(?P<date>\d{8})")
+ALIAS_SUFFIX = re.compile(r"-(latest|0)$")
+
+
+def _snapshot_alias(every: dict[str, ModelEntry], model_id: str) -> ModelEntry | None:
+    """Anthropic's aliases (``claude-3-5-haiku-latest``, ``claude-sonnet-4-0``, ``claude-opus-4-1``) name the newest
+    dated snapshot (``<base>-YYYYMMDD``) of their base among the routes' model ids."""
+    base = ALIAS_SUFFIX.sub("", model_id)
+    newest: tuple[str, ModelEntry] | None = None
+    for entry in every.values():
+        for route in entry.routes:
+            match = SNAPSHOT.fullmatch(route.model.rsplit("/", 1)[-1])
+            if match and match["base"] == base and (newest is None or match["date"] > newest[0]):
+                newest = (match["date"], entry)
+    return newest[1] if newest else None
+
+
 def get_model(model_id: str) -> ModelEntry:
     """A catalog model by its ``vendor/model`` id, or by its bare name (``gpt-4o-mini``) or a route's own model id
-    (``claude-3-5-haiku-20241022``, what Anthropic clients send) when exactly one model has it; two or more: a 400
-    listing them."""
+    (``claude-3-5-haiku-20241022``, what Anthropic clients send) when exactly one model has it (two or more: a 400
+    listing them), or an Anthropic alias of a dated snapshot (``claude-3-5-haiku-latest``)."""
     every = models()
     entry = every.get(model_id)
     if entry is None and model_id:
@@ -191,7 +209,7 @@ def get_model(model_id: str) -> ModelEntry:
         if len(candidates) > 1:
             raise BadRequest(f"Model '{model_id}' is ambiguous: it names {', '.join(candidates)}; use one of these ids",
                              code="model_ambiguous", param="model")
-        entry = every[candidates[0]] if candidates else None
+        entry = every[candidates[0]] if candidates else _snapshot_alias(every, model_id)
     if entry is None:
         raise BadRequest(
             f"Unknown model '{model_id}': use a 'vendor/model' id from GET /v1/models (e.g. 'openai/gpt-4o-mini')",
