@@ -38,7 +38,8 @@ def models_caller(
     x_license_key: str | None = Header(None, alias="X-License-Key"),
 ) -> Caller:
     """A key as OpenAI clients send it (Bearer), as Anthropic clients do (x-api-key), or a license key."""
-    caller = authenticate(f"Bearer {bearer.credentials}" if bearer else None, x_api_key or x_license_key)
+    authorization = f"Bearer {bearer.credentials}" if bearer else request.headers.get("authorization")
+    caller = authenticate(authorization, x_api_key or x_license_key)
     request.state.caller = caller
     count_endpoint_request(request, caller)
     require_scope(caller, "read", "models")
