@@ -29,7 +29,8 @@ def create(client, key, **body):
 @respx.mock
 def test_stream_follows_openais_event_sequence_and_is_billed_like_chat(client, payer, providers):
     route = respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Hel", "lo"], prompt=10, completion=2)))
-    response = create(client, payer["key"], input="Hi", instructions="Be brief", max_output_tokens=30, stream=True)
+    response = create(client, payer["key"], input="Hi", instructions="Be brief", max_output_tokens=30, stream=True,
+                      reasoning={"effort": "low"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
     assert [e["type"] for e in events] == [
@@ -46,6 +47,7 @@ def test_stream_follows_openais_event_sequence_and_is_billed_like_chat(client, p
     assert sent["messages"][0] == {"role": "system", "content": "Be brief"} and sent["max_tokens"] == 30
     assert "max_output_tokens" not in sent and "max_completion_tokens" not in sent  # one output cap upstream
     assert sent["stream_options"] == {"include_usage": True}  # the provider's usage, whatever the client asked
+    assert sent["reasoning_effort"] == "low"
     record = recent_for_user(payer["user_id"])[0]
     assert record["endpoint"] == "/v1/responses" and record["stream"] is True and record["cost"] == cost
     assert users.get_user(payer["user_id"]).reserved == 0

@@ -145,6 +145,9 @@ def to_chat_body(body: dict[str, Any], history: list[dict[str, Any]] | None = No
     for name in ("temperature", "top_p", "parallel_tool_calls", "user"):
         if body.get(name) is not None:
             chat[name] = body[name]
+    effort = (body.get("reasoning") or {}).get("effort") if isinstance(body.get("reasoning"), dict) else None
+    if effort:
+        chat["reasoning_effort"] = effort  # reasoning models; others refuse it, as OpenAI's Responses API does
     if body.get("tools"):
         chat["tools"] = _tools(body["tools"])
         if body.get("tool_choice") is not None:
