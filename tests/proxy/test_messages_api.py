@@ -12,7 +12,15 @@ import respx
 from gateway_common import users
 from gateway_common.usage import recent_for_user
 
-from .wire import anthropic_message, anthropic_sse, anthropic_tool_sse, openai_completion, openai_sse, sse_events
+from .wire import (
+    anthropic_message,
+    anthropic_sse,
+    anthropic_tool_message,
+    anthropic_tool_sse,
+    openai_completion,
+    openai_sse,
+    sse_events,
+)
 
 ANTHROPIC = "https://api.anthropic.com/v1/messages"
 OPENAI = "https://api.openai.com/v1/chat/completions"
@@ -190,6 +198,68 @@ def test_the_stop_sequence_that_ended_claudes_answer_comes_back(client, payer, p
     events = sse_events(post(client, payer["key"], {**body, "stream": True}).text)
     delta = next(e for e in events if e["type"] == "message_delta")["delta"]
     assert delta == {"stop_reason": "stop_sequence", "stop_sequence": "STEP 2"}
+
+
+THINKING = {"type": "thinking", "thinking": "The user wants Rome's weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"}
+
+
+@respx.mock
+def test_extended_thinking_reaches_claude_and_its_signed_blocks_come_back_and_are_resent(client, payer, providers):
+    reply = anthropic_tool_message()
+    reply["content"] = [THINKING, *reply["content"]]
+    route = respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, json=reply))
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    question = {"role": "user", "content": "Weather in Rome?"}
+    body = {"model": "anthropic/claude-sonnet-4", "max_tokens": 2048, "thinking": thinking, "tools": [TOOL]}
+    answer = post(client, payer["key"], {**body, "messages": [question]}).json()
+    assert answer["content"][0] == THINKING and answer["content"][1]["type"] == "tool_use"
+    assert json.loads(route.calls.last.request.content)["thinking"] == thinking
+    use = answer["content"][1]
+    turn = [question, {"role": "assistant", "content": answer["content"]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "18C"}]}]
+    post(client, payer["key"], {**body, "messages": turn})
+    resent = json.loads(route.calls.last.request.content)["messages"][1]["content"]
+    assert resent[0] == THINKING and resent[1]["type"] == "tool_use"  # signed thinking first, as Claude requires
+    gpt = respx.post(OPENAI).mock(return_value=httpx.Response(200, json=openai_completion()))
+    assert post(client, payer["key"], {**body, "model": "openai/gpt-4o-mini", "messages": turn}).status_code == 200
+    sent = json.loads(gpt.calls.last.request.content)
+    assert "thinking" not in sent and all("thinking_blocks" not in m for m in sent["messages"])
+
+
+@respx.mock
+def test_streamed_thinking_is_relayed_as_anthropics_thinking_block(client, payer, providers):
+    events = [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg_t", "type": "message", "role": "assistant", "content": [], "model": "claude-sonnet-4-20250514",
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 30, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": "Let me "}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": "think."}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "signature_delta", "signature": "EqQBsig"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": 40}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    sse = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+    respx.post(ANTHROPIC).mock(return_value=httpx.Response(200, content=sse))
+    response = post(client, payer["key"], {"model": "anthropic/claude-sonnet-4", "max_tokens": 2048, "stream": True,
+                                           "thinking": {"type": "enabled", "budget_tokens": 1024},
+                                           "messages": [{"role": "user", "content": "Hi"}]})
+    got = [e for e in sse_events(response.text) if e["type"].startswith("content_block")]
+    assert got[0]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert [e["delta"] for e in got[1:4]] == [{"type": "thinking_delta", "thinking": "Let me "},
+                                              {"type": "thinking_delta", "thinking": "think."},
+                                              {"type": "signature_delta", "signature": "EqQBsig"}]
+    assert got[4] == {"type": "content_block_stop", "index": 0} and got[5]["index"] == 1
+    assert got[6]["delta"] == {"type": "text_delta", "text": "Hi"}
 
 
 def test_errors_are_in_anthropics_shape(client, demo):

@@ -103,6 +103,7 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []  # Claude's signed thinking: resent to Claude, dropped for other providers
     for number, block in enumerate(content):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -117,18 +118,20 @@ def _message(index: int, message: dict[str, Any]) -> list[dict[str, Any]]:
                                             "arguments": json.dumps(block.get("input") or {})}})
         elif kind == "tool_result" and role == "user":
             out.append(_tool_message(block, f"{where}.content.{number}"))
-        elif kind in ("thinking", "redacted_thinking"):
-            continue  # the model's own earlier reasoning: not resent
+        elif kind in ("thinking", "redacted_thinking") and role == "assistant":
+            thinking.append({k: v for k, v in block.items() if k in ("type", "thinking", "signature", "data")})
         else:
             raise BadRequest(f"field '{where}.content.{number}.type': block type '{kind}' is not supported here",
                              param=f"{where}.content.{number}.type")
-    if parts or tool_calls:
+    if parts or tool_calls or thinking:
         only_text = all(p["type"] == "text" and "cache_control" not in p for p in parts)
         chat: dict[str, Any] = {"role": role,
                                 "content": "\n".join(p["text"] for p in parts) if only_text else parts}
         if tool_calls:
             chat["tool_calls"] = tool_calls
             chat["content"] = chat["content"] or None
+        if thinking:
+            chat["thinking_blocks"] = thinking
         out.append(chat)
     return out
 
@@ -186,6 +189,8 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
             chat["tool_choice"] = choice
             if parallel is not None:
                 chat["parallel_tool_calls"] = parallel
+    if isinstance(body.get("thinking"), dict):
+        chat["thinking"] = body["thinking"]  # extended thinking: Claude takes it, other providers do not get it
     user = (body.get("metadata") or {}).get("user_id")
     if user:
         chat["user"] = str(user)
@@ -208,7 +213,7 @@ def usage_view(usage: Usage) -> dict[str, Any]:
 def to_message(mid: str, completion: dict[str, Any], model: str, usage: Usage) -> dict[str, Any]:
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = [dict(b) for b in message.get("thinking_blocks") or [] if isinstance(b, dict)]
     text = message_text(message.get("content"))
     if text:
         content.append({"type": "text", "text": text})
@@ -238,6 +243,7 @@ class _Blocks:
         self.next_index = 0
         self.text: int | None = None
         self.tools: dict[int, int] = {}  # chat tool index -> block index
+        self.thinking: dict[int, int] = {}  # thinking block number -> block index
         self.open: int | None = None
 
     def _close(self) -> list[bytes]:
@@ -256,6 +262,26 @@ class _Blocks:
                                                          "content_block": {"type": "text", "text": ""}}))
         out.append(sse_event("content_block_delta", {"type": "content_block_delta", "index": self.text,
                                                      "delta": {"type": "text_delta", "text": piece}}))
+        return out
+
+    def thinking_delta(self, piece: dict[str, Any]) -> list[bytes]:
+        out: list[bytes] = []
+        number = int(piece.get("index") or 0)
+        if number not in self.thinking:
+            out += self._close()
+            self.thinking[number] = self.open = self.next_index
+            self.next_index += 1
+            start = ({"type": "redacted_thinking", "data": str(piece.get("data", ""))}
+                     if piece.get("type") == "redacted_thinking" else {"type": "thinking", "thinking": "", "signature": ""})
+            out.append(sse_event("content_block_start", {"type": "content_block_start", "index": self.open,
+                                                         "content_block": start}))
+        index = self.thinking[number]
+        if piece.get("thinking"):
+            out.append(sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                         "delta": {"type": "thinking_delta", "thinking": piece["thinking"]}}))
+        if piece.get("signature"):
+            out.append(sse_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                         "delta": {"type": "signature_delta", "signature": piece["signature"]}}))
         return out
 
     def tool_delta(self, call: dict[str, Any]) -> list[bytes]:
@@ -292,6 +318,9 @@ async def sse(relay: Relay, prompt_estimate: int) -> AsyncIterator[bytes]:
         async for chunk in chunks:
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
+                for piece in delta.get("thinking_blocks") or []:
+                    for data in blocks.thinking_delta(piece):
+                        yield data
                 if isinstance(delta.get("content"), str) and delta["content"]:
                     for data in blocks.text_delta(delta["content"]):
                         yield data

@@ -253,7 +253,8 @@ class SessionResponse(BaseModel):
 
 
 class MessagesRequest(BaseModel):
-    """Anthropic's Messages request. Unlisted fields (thinking, service_tier, …) are accepted and not forwarded."""
+    """Anthropic's Messages request. ``thinking`` reaches Claude models only; unlisted fields (service_tier, …) are
+    accepted and not forwarded."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -269,6 +270,7 @@ class MessagesRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(None, max_length=128)
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = Field(None, examples=[{"type": "enabled", "budget_tokens": 1024}])
 
 
 class CountTokensRequest(BaseModel):

@@ -50,6 +50,7 @@ class Relay:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
         self.stop_sequence: str | None = None  # the Anthropic adapter's: which stop sequence ended the answer
+        self.thinking: dict[int, dict[str, Any]] = {}  # Claude's thinking blocks by number (text, signature, data)
         self.usage: Usage | None = None
         self.cost: Decimal | None = None
         self.error: str | None = None
@@ -67,6 +68,11 @@ class Relay:
             delta = choice.get("delta") or {}
             if isinstance(delta.get("content"), str):
                 self.text.append(delta["content"])
+            for piece in delta.get("thinking_blocks") or []:
+                block = self.thinking.setdefault(int(piece.get("index") or 0), {"type": piece.get("type", "thinking")})
+                for name in ("thinking", "signature", "data"):
+                    if isinstance(piece.get(name), str):
+                        block[name] = (block.get(name, "") + piece[name]) if name == "thinking" else piece[name]
             for call in delta.get("tool_calls") or []:
                 slot = self.tool_calls.setdefault(int(call.get("index") or 0),
                                                   {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
@@ -89,6 +95,8 @@ class Relay:
             message["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         elif message["content"] is None:
             message["content"] = ""
+        if self.thinking:
+            message["thinking_blocks"] = [self.thinking[i] for i in sorted(self.thinking)]
         usage = self.usage or Usage()
         return {"id": self.chunk_id, "object": "chat.completion", "created": self.created, "model": self.call.model,
                 "choices": [{"index": 0, "message": message, "logprobs": None,
@@ -96,7 +104,8 @@ class Relay:
                 "usage": usage.as_openai()}
 
     def _estimate(self) -> Usage:
-        produced = self.content + "".join(c["function"]["arguments"] for c in self.tool_calls.values())
+        produced = (self.content + "".join(c["function"]["arguments"] for c in self.tool_calls.values())
+                    + "".join(b.get("thinking", "") for b in self.thinking.values()))  # thinking is output too
         return Usage(logic.prompt_estimate(self.call), estimate_text_tokens(produced), None, True)
 
     async def _settle(self, status: str, http_status: int) -> None:

@@ -17,6 +17,7 @@ FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "le
 DEFAULT_MAX_TOKENS = 4096
 IMAGE_PARTS = ("image_url", "input_image")
 FILE_PARTS = ("file", "input_file")
+THINKING_BLOCKS = ("thinking", "redacted_thinking")
 AUDIO_PARTS = ("input_audio", "audio")
 PDF_DATA = "data:application/pdf;base64,"
 
@@ -153,6 +154,8 @@ def _translate_messages(request: dict[str, Any]) -> tuple[list[dict[str, Any]], 
         else:
             content = _content(message.get("content"))
             role = "assistant" if role == "assistant" else "user"
+        if role == "assistant" and message.get("thinking_blocks"):  # Claude's own, signed: resent first, as given
+            content = [dict(b) for b in message["thinking_blocks"] if isinstance(b, dict)] + _as_blocks(content)
         if messages and messages[-1]["role"] == role:  # Anthropic wants alternating roles
             messages[-1]["content"] = _join(messages[-1]["content"], content)
         else:
@@ -196,6 +199,8 @@ def to_messages_request(request: dict[str, Any], upstream_model: str, stream: bo
         body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
     if request.get("user"):
         body["metadata"] = {"user_id": str(request["user"])[:256]}
+    if isinstance(request.get("thinking"), dict):  # extended thinking (the Messages API's own parameter)
+        body["thinking"] = request["thinking"]
     return body
 
 
@@ -220,6 +225,7 @@ def to_chat_completion(data: dict[str, Any], model: str, json_mode: bool = False
             continue
         tool_calls.append({"id": str(block.get("id", "")), "type": "function",
                            "function": {"name": str(block.get("name", "")), "arguments": json.dumps(block.get("input") or {})}})
+    thinking = [block for block in data.get("content", []) if block.get("type") in THINKING_BLOCKS]
     usage = usage_of(data.get("usage") or {})
     finish = FINISH_REASONS.get(str(data.get("stop_reason")), "stop")
     if json_mode and finish == "tool_calls" and not tool_calls:
@@ -227,6 +233,9 @@ def to_chat_completion(data: dict[str, Any], model: str, json_mode: bool = False
     message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if thinking:  # extra fields, as LiteLLM names them: the Messages API gives the blocks back, signatures included
+        message["thinking_blocks"] = thinking
+        message["reasoning_content"] = "".join(str(b.get("thinking", "")) for b in thinking)
     body = {
         "id": "chatcmpl-" + str(data.get("id", "msg")).removeprefix("msg_"),
         "object": "chat.completion",
@@ -284,6 +293,7 @@ class _StreamState:
         self.created = created
         self.json_mode = json_mode
         self.tools: dict[int, int] = {}  # block index -> tool call index
+        self.thinking: dict[int, int] = {}  # block index -> thinking block number
         self.json_blocks: set[int] = set()
         self.usage = Usage()
 
@@ -293,6 +303,12 @@ class _StreamState:
     def block_start(self, event: dict[str, Any]) -> dict[str, Any] | None:
         block = event.get("content_block") or {}
         index = int(event.get("index") or 0)
+        if block.get("type") in THINKING_BLOCKS:
+            self.thinking[index] = len(self.thinking)
+            if block["type"] == "redacted_thinking":
+                return self.chunk({"thinking_blocks": [{"index": self.thinking[index], "type": "redacted_thinking",
+                                                        "data": block.get("data", "")}]})
+            return None
         if block.get("type") != "tool_use":
             return None
         if self.json_mode and block.get("name") == JSON_TOOL:
@@ -307,6 +323,13 @@ class _StreamState:
         index = int(event.get("index") or 0)
         if delta.get("type") == "text_delta":
             return self.chunk({"content": delta.get("text", "")})
+        if delta.get("type") == "thinking_delta" and index in self.thinking:
+            piece = str(delta.get("thinking", ""))
+            return self.chunk({"reasoning_content": piece, "thinking_blocks": [
+                {"index": self.thinking[index], "type": "thinking", "thinking": piece}]})
+        if delta.get("type") == "signature_delta" and index in self.thinking:
+            return self.chunk({"thinking_blocks": [{"index": self.thinking[index], "type": "thinking",
+                                                    "signature": str(delta.get("signature", ""))}]})
         if delta.get("type") == "input_json_delta":
             piece = str(delta.get("partial_json", ""))
             if index in self.json_blocks:

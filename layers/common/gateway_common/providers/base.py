@@ -201,6 +201,8 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], body: dict[str, Any] 
         chars += len(message_text(m.get("content"))) + len(str(m.get("name", "")))
         if m.get("tool_calls"):
             chars += len(json.dumps(m["tool_calls"], default=str))
+        if m.get("thinking_blocks"):  # Claude's thinking resent in a tool loop counts as input
+            chars += len(json.dumps(m["thinking_blocks"], default=str))
         media += _media_tokens(m.get("content"), budget)
     for name in PROMPT_EXTRAS if body else ():
         if body and body.get(name):

@@ -42,6 +42,13 @@ def _cap_field(config: ProviderConfig, upstream_model: str) -> str:
     return "max_tokens"
 
 
+def _without_thinking(message: Any) -> Any:
+    """Claude's signed thinking blocks mean nothing to another provider: they are not sent."""
+    if isinstance(message, dict) and ("thinking_blocks" in message or "reasoning_content" in message):
+        return {k: v for k, v in message.items() if k not in ("thinking_blocks", "reasoning_content")}
+    return message
+
+
 def _is_image(part: Any) -> bool:
     return isinstance(part, dict) and part.get("type") in ("image_url", "file")
 
@@ -69,10 +76,10 @@ def _tool_images_after(messages: list[Any]) -> list[Any]:
 
 def _body(config: ProviderConfig, upstream_model: str, request: dict[str, Any], stream: bool) -> dict[str, Any]:
     """The upstream body: exactly one output cap, the reserved one (``max_tokens``), under the name the model takes."""
-    body = {k: v for k, v in request.items() if v is not None}
+    body = {k: v for k, v in request.items() if v is not None and k != "thinking"}  # thinking: Anthropic's own
     body["model"] = upstream_model
     if isinstance(body.get("messages"), list):
-        body["messages"] = _tool_images_after(body["messages"])
+        body["messages"] = _tool_images_after([_without_thinking(m) for m in body["messages"]])
     cap = body.pop("max_tokens", None) or body.pop("max_completion_tokens", None)
     body.pop("max_completion_tokens", None)
     if cap:
