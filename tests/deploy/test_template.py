@@ -160,3 +160,40 @@ def test_samconfig_profiles_dev_and_prod_name_their_stage_and_only_template_para
             assert overrides["Stage"] == stage
             assert set(overrides) <= set(PARAMETERS), set(overrides) - set(PARAMETERS)
     assert config["default"]["sync"]["parameters"]["watch"] is True
+
+
+def _dashboard_searches() -> dict[str, str]:
+    """The dashboard's SEARCH expressions, by metric name."""
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+    found = {}
+    for widget in json.loads(body)["widgets"]:
+        for entry in widget["properties"].get("metrics", []):
+            if isinstance(entry[0], dict):
+                match = re.search(r'MetricName=\\?"(\w+)\\?"', entry[0]["expression"])
+                if match:
+                    found[match.group(1)] = entry[0]["expression"]
+    return found
+
+
+def test_dashboard_shows_every_function_and_every_table_of_the_stage():
+    """Lambda errors, throttles and durations and DynamoDB throttles are searched by the stage's name prefix, so a
+    function or table added to the template is on the dashboard as soon as it is named like the others."""
+    prefix = "ai-gateway-${Stage}-"
+    searches = _dashboard_searches()
+    for metric, namespace in (("Errors", "{AWS/Lambda,FunctionName}"), ("Throttles", "{AWS/Lambda,FunctionName}"),
+                              ("Duration", "{AWS/Lambda,FunctionName}"), ("ReadThrottleEvents", "{AWS/DynamoDB,TableName}"),
+                              ("WriteThrottleEvents", "{AWS/DynamoDB,TableName}")):
+        assert metric in searches, f"the dashboard does not show {metric}"
+        assert searches[metric].startswith(f"SEARCH('{namespace} ") and f" {prefix}'" in searches[metric], searches[metric]
+    for function in template.functions():
+        assert function.properties["FunctionName"]["Sub"].startswith(prefix), function.logical_id
+    for name in _of_type("AWS::DynamoDB::Table"):
+        assert RESOURCES[name]["Properties"]["TableName"]["Sub"].startswith(prefix), name
+
+
+def test_readme_deploy_section_names_every_template_parameter():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Deploy"):]
+    section = section[:section.find("\n## ", 1)] if "\n## " in section[1:] else section
+    missing = [name for name in PARAMETERS if not re.search(rf"\b{name}\b", section)]
+    assert not missing, f"README, Deploy: say what {missing} are for"
