@@ -31,9 +31,10 @@ import openai
 import pytest
 
 from gateway_common import db
+from gateway_common.observability import Metric
 from local import seed, template
 from local.paths import ROOT
-from tests.deploy import builds, lambda_runtime
+from tests.deploy import builds, lambda_runtime, test_observability
 from tests.payments import stripe_fakes
 from tests.servers import moto_server
 
@@ -160,9 +161,14 @@ def test_function_boots_with_the_runtime_client_and_answers_its_events(function,
         else:
             assert status < 500 or _unconfigured(payload), f"{function.logical_id} {name}: {payload}"
             assert "No such endpoint" not in (payload.get("body") or ""), f"{function.logical_id} does not serve {name}"
-    if function.routes:  # metrics go out as EMF lines on stdout, as in AWS (GATEWAY_ENV=aws)
-        emf = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"_aws"')]
-        assert any("Requests" in line and line.get("service") == "ai-gateway-dev" for line in emf), log.read_text()[-2000:]
+    # metrics go out as EMF lines on stdout, as in AWS (GATEWAY_ENV=aws): every response, and what a job's code emits
+    emf = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"_aws"')]
+    emitted = {metric["Name"] for line in emf if line.get("service") == "ai-gateway-dev"
+               for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    expected = {"Requests"} if function.routes else set()
+    for path in (ROOT / function.code_uri).rglob("*.py"):
+        expected |= {Metric[member].value for member in test_observability.metric_references(path)}
+    assert expected <= emitted, f"{function.logical_id} did not emit {expected - emitted}: {log.read_text()[-2000:]}"
 
 
 def _unconfigured(payload: dict[str, Any]) -> bool:

@@ -21,7 +21,7 @@ HELPERS = ("response", "ai_call", "upstream", "webhook_event")
 ALLOWED_DIMENSIONS = {"service", "provider", "currency", "event_type", "outcome"}
 
 
-def _metric_references(path: Path) -> set[str]:
+def metric_references(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     def is_metric_enum(node: ast.AST) -> bool:  # Metric or observability.Metric
         return (isinstance(node, ast.Name) and node.id == "Metric") or (
@@ -33,7 +33,7 @@ def _metric_references(path: Path) -> set[str]:
 def emitted_by_code() -> set[str]:
     names: set[str] = set()
     for path in CODE:
-        names |= {Metric[member].value for member in _metric_references(path)}
+        names |= {Metric[member].value for member in metric_references(path)}
     return names
 
 
