@@ -13,8 +13,10 @@ items (three when the key has its own caps):
   * the key's item when it counts its own budget or tokens.
 
 A second settle of the same request finds the hold gone (or the usage record written) and changes nothing. Amounts are
-exact Decimals (price x tokens, never rounded), so the usage records add up to the balance change. At any quiet moment:
-``available + reserved = credits added - sum(usage.cost)``, and ``reserved`` = the sum of the open holds.
+exact Decimals (price x tokens, never rounded), so the usage records add up to the balance change. At any quiet moment,
+for prepaid accounts: ``available + reserved = credits added - sum(usage.cost charged to credits)``, and ``reserved`` =
+the sum of the open credit holds; for AI-included accounts, each month's ``budget#used`` = that month's usage cost + its
+open holds (the balance is untouched). ``ops/reconcile.py`` checks both.
 
 The actual cost exceeds ``c`` only when the provider counts more prompt tokens than our generous estimate (about 3
 characters a token); the balance can then dip below zero by that difference, never more.
