@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from gateway_common.auth import Caller
 from gateway_common.web import authorized
 
-from . import logic
+from . import daily, logic
 from .schemas import (
     ActivityHistoryResponse,
     ActivityStatsResponse,
+    DailyModelsResponse,
     LogActivityRequest,
     LogActivityResponse,
     MonitorResponse,
@@ -50,6 +51,16 @@ def activity_stats(
     caller: Caller = authorized("activity"),
 ) -> ActivityStatsResponse:
     return ActivityStatsResponse(statistics=logic.activity_stats(caller, start_date, end_date, group_by))
+
+
+@router.get("/activity/daily", response_model=DailyModelsResponse, tags=["activity"],
+            summary="Requests, tokens and cost per day per model (from rollups; default the last 30 days)")
+def activity_daily(
+    start_date: str | None = Query(None, description="ISO 8601; default 30 days ago"),
+    end_date: str | None = Query(None, description="ISO 8601; default now"),
+    caller: Caller = authorized("activity"),
+) -> DailyModelsResponse:
+    return daily.daily_by_model(caller, start_date, end_date)
 
 
 @router.get("/ranking/models", response_model=RankingResponse, tags=["models"],

@@ -176,3 +176,23 @@ class TransactionAnalytics(BaseModel):
 class TransactionAnalyticsResponse(BaseModel):
     success: bool = True
     analytics: TransactionAnalytics
+
+
+class ModelDay(BaseModel):
+    requests: int
+    tokens: int
+    cost: Money
+
+
+class DailyPoint(BaseModel):
+    date: str = Field(description="YYYY-MM-DD (UTC)")
+    models: dict[str, ModelDay] = Field(description="per model; empty on a day without requests")
+
+
+class DailyModelsResponse(BaseModel):
+    success: bool = True
+    currency: str
+    models: list[str] = Field(description="every model of the range, most requests first")
+    days: list[DailyPoint] = Field(description="every day of the range, oldest first")
+    start_date: str
+    end_date: str
