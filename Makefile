@@ -36,12 +36,18 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 	$(CHECKOV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP)
+# axe-core for the browser tests' accessibility check, from npm with web/package-lock.json (the app itself needs no Node)
+AXE := web/node_modules/axe-core/axe.min.js
+$(AXE): web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else echo "*** npm not found: the browser tests' axe-core check will fail (install Node.js, then make test) ***"; fi
+
+install: $(STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP) $(AXE)
 
 run: $(STAMP) ## the whole gateway on http://127.0.0.1:$(PORT), embedded DynamoDB, demo data
 	PORT=$(PORT) $(PY) -m local.server
 
-test: install ## the whole suite (unit, api, lambda, e2e, deploy: sam build + boot, checkov), then ruff
+test: install ## the whole suite (unit, api, lambda, e2e, deploy: sam build + boot, checkov, the dashboard in Chromium), then ruff
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check .
 
@@ -70,4 +76,4 @@ bench: $(STAMP) ## benchmarks against a local server started by each script
 	$(PY) -m bench.redaction
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .gateway .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .gateway .pytest_cache .ruff_cache web/node_modules

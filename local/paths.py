@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def install() -> None:
-    wanted = [ROOT / "layers" / "common", *sorted(p for p in (ROOT / "functions").iterdir() if p.is_dir())]
+    functions = sorted(p for p in (ROOT / "functions").iterdir() if p.is_dir())
+    wanted = [ROOT / "layers" / "common", *functions, ROOT / "web"]  # web/: the dashboard's serving package gw_web
     for path in reversed(wanted):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))

@@ -63,15 +63,22 @@ def client(dynamo: Any, gateway_app: Any) -> TestClient:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: Any) -> None:
-    """The figures tests/deploy wrote (build sizes and times, each function's init duration), shown after the run."""
+    """After the run: the figures tests/deploy wrote (build sizes and times, each function's init duration), and a loud
+    warning when the dashboard's browser tests could not run (they skip only when Chromium is missing)."""
     factory = getattr(config, "_tmp_path_factory", None)  # the session's temp root, shared with the xdist workers
-    if factory is None:
-        return
-    root = factory.getbasetemp()
-    reports = [root / "build-arm64" / "build-report.txt", root / "build-x86_64" / "build-report.txt",
-               root / "boot-report.txt"]
-    found = [path.read_text() for path in reports if path.exists()]
-    if found:
-        terminalreporter.section("deploy figures (tests/deploy)")
-        for text in found:
-            terminalreporter.write(text + ("" if text.endswith("\n") else "\n"))
+    if factory is not None:
+        root = factory.getbasetemp()
+        reports = [root / "build-arm64" / "build-report.txt", root / "build-x86_64" / "build-report.txt",
+                   root / "boot-report.txt"]
+        found = [path.read_text() for path in reports if path.exists()]
+        if found:
+            terminalreporter.section("deploy figures (tests/deploy)")
+            for text in found:
+                terminalreporter.write(text + ("" if text.endswith("\n") else "\n"))
+
+    from tests.web.conftest import chromium_missing
+
+    missing = chromium_missing()
+    if missing:
+        terminalreporter.write_sep("!", "BROWSER TESTS (tests/web) DID NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(f"{missing}. CI installs it (.ci/run); the dashboard is untested in this run.", red=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 from fastapi.routing import APIRoute
 
@@ -12,7 +13,7 @@ from local import template
 def _app_routes(module_name: str) -> set[tuple[str, str]]:
     router = importlib.import_module(module_name).router
     return {
-        (method, route.path)
+        (method, re.sub(r"\{(\w+):path\}", r"{\1+}", route.path))  # a greedy path is {name+} in API Gateway
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -1,0 +1,267 @@
+"""The dashboard in real headless Chromium against a real gateway: what a customer and an admin do every day."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from local.paths import ROOT
+from tests.web.conftest import AXE, DESKTOP, PHONE, Gateway, show, sign_in
+
+PAGES = ["overview", "keys", "usage", "billing", "models", "playground", "admin"]
+# Committed screenshots (shown in the README) are rewritten with UPDATE_SCREENSHOTS=1; other runs write under .gateway/
+SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else ROOT / ".gateway" / "screenshots"
+
+
+def balance(page: Any) -> Decimal:
+    show(page, "overview")
+    page.wait_for_selector("#balance")
+    return Decimal(page.get_attribute("#balance", "data-value"))
+
+
+def test_sign_in_with_the_live_key_shows_25_and_keeps_the_key_in_session_storage_only(new_page, gateway: Gateway):
+    page = new_page()
+    page.goto("/")
+    page.keyboard.press("Tab")  # the skip link, then the key field: usable from the keyboard
+    page.get_by_label("API key", exact=True).focus()
+    page.keyboard.type(gateway.keys["live"]["key"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#balance")
+    assert page.inner_text("#balance").startswith("25.00")
+    assert page.get_attribute("#balance", "data-value") in ("25.0", "25")
+    storage = page.evaluate("() => [JSON.stringify(sessionStorage), JSON.stringify(localStorage), location.href]")
+    assert gateway.keys["live"]["key"] in storage[0] and gateway.keys["live"]["key"] not in storage[1] + storage[2]
+    assert page.get_by_role("link", name="Admin").count() == 0
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_selector("text=Signed out.")
+    assert page.evaluate("() => sessionStorage.getItem('gw.key')") is None
+    page.reload()
+    assert page.get_by_label("API key", exact=True).is_visible()
+
+
+def test_a_wrong_key_stays_on_sign_in_with_the_api_message(new_page, gateway: Gateway):
+    page = new_page()
+    page.goto("/")
+    page.get_by_label("API key", exact=True).fill("gw_live_not-a-real-key-0000000000000000000")
+    page.get_by_role("button", name="Sign in").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "key" in alert.inner_text().lower()
+    assert page.evaluate("() => sessionStorage.getItem('gw.key')") is None
+
+
+def test_create_a_key_shown_once_that_works_over_http_then_revoke_it(new_page, gateway: Gateway):
+    page = new_page()
+    sign_in(page, gateway.keys["live"]["key"])
+    page.goto("/#/keys")
+    page.get_by_label("Name", exact=True).fill("browser-made key")
+    page.get_by_label("Environment").select_option("live")
+    page.get_by_role("button", name="Create key").click()
+    page.wait_for_selector("#new-key")
+    raw = page.inner_text("#new-key").strip()
+    assert raw.startswith("gw_live_")
+    with gateway.http(raw) as http:  # what curl would do with it
+        assert http.get("/user/balance").status_code == 200
+    page.get_by_role("button", name="I have saved it").click()
+    row = page.locator("tr", has_text="browser-made key")
+    row.wait_for()
+    assert raw not in page.content()  # listed masked; never shown again
+    assert row.locator("code").inner_text().startswith("gw_live_") and "…" in row.locator("code").inner_text()
+
+    row.get_by_role("button", name="Deactivate browser-made key").click()
+    page.get_by_role("dialog").get_by_role("button", name="Deactivate").click()
+    page.locator("tr", has_text="browser-made key").get_by_text("inactive").wait_for()
+    with gateway.http(raw) as http:
+        assert http.get("/user/balance").status_code == 401
+
+    page.locator("tr", has_text="browser-made key").get_by_role("button", name="Delete browser-made key").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.locator("tr", has_text="browser-made key").wait_for(state="detached")
+
+
+def test_stream_a_playground_answer_the_balance_drops_by_its_reported_cost_and_todays_bar_appears(new_page, gateway: Gateway):
+    page = new_page()
+    sign_in(page, gateway.keys["live"]["key"])
+    before = balance(page)
+    page.goto("/#/playground")
+    page.get_by_label("Model").select_option("openai/gpt-4o-mini")
+    page.get_by_label("System prompt (optional)").fill("Answer briefly.")
+    page.get_by_label("Your message").fill("Say hello to the dashboard test, please.")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_selector("#answer-cost")
+    assert "Sandbox reply" in page.inner_text("#answer")  # no provider key here: the built-in model answered
+    assert "tokens" in page.inner_text("#answer-meta")
+    cost = Decimal(page.get_attribute("#answer-cost", "data-cost"))
+    assert cost > 0
+    assert balance(page) == before - cost
+
+    result = gateway.rollup()
+    assert result["result"]["records"] >= 1
+    show(page, "overview")
+    today = datetime.now(UTC).date().isoformat()
+    bar = page.locator(f"svg.chart g.bar[data-date='{today}']")
+    bar.wait_for()
+    assert float(bar.get_attribute("data-total")) >= 1 and bar.locator("rect[data-model='openai/gpt-4o-mini']").count() == 1
+    page.get_by_role("button", name="Cost").click()
+    assert page.locator(f"svg.chart[data-metric='cost'] g.bar[data-date='{today}'] rect").count() >= 1
+
+
+def test_an_admin_grants_credits_and_the_user_sees_them_after_a_reload(new_page, gateway: Gateway):
+    user = new_page()
+    sign_in(user, gateway.keys["live"]["key"])
+    before = balance(user)
+    admin = new_page()
+    sign_in(admin, gateway.keys["admin"]["key"])
+    admin.get_by_role("link", name="Admin").click()
+    grant = admin.get_by_role("form", name="Grant credits")
+    grant.get_by_label("User").select_option(gateway.keys["live"]["user_id"])
+    grant.get_by_label("Credits").fill("5")
+    grant.get_by_label("Reason (kept in the audit log)").fill("browser test goodwill")
+    grant.get_by_role("button", name="Grant credits").click()
+    admin.get_by_text("New balance").wait_for()
+    user.reload()
+    user.wait_for_selector("#balance")
+    assert Decimal(user.get_attribute("#balance", "data-value")) == before + 5
+    audit = admin.get_by_role("form", name="Filter the audit log")
+    audit.get_by_label("Action").fill("credits_added")
+    audit.get_by_role("button", name="Apply filters").click()
+    admin.get_by_text("browser test goodwill").first.wait_for()
+
+
+def test_a_non_admin_does_not_see_the_admin_pages_and_the_api_refuses_them(new_page, gateway: Gateway):
+    page = new_page()
+    sign_in(page, gateway.keys["live"]["key"])
+    assert page.get_by_role("navigation", name="Pages").get_by_role("link", name="Admin").count() == 0
+    page.goto("/#/admin")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "admin role" in alert.inner_text()
+    assert page.get_by_role("form", name="Grant credits").count() == 0
+    with gateway.http(gateway.keys["live"]["key"]) as http:
+        for path in ("/admin/monitor", "/admin/audit-logs", "/roles"):
+            assert http.get(path).status_code == 403, path
+        refused = http.post("/admin/add_credits", json={"user_id": gateway.keys["live"]["user_id"], "credits": 1, "reason": "x"})
+        assert refused.status_code == 403
+
+
+def test_a_revoked_session_goes_to_sign_in_and_a_429_says_when_to_retry(new_page, gateway: Gateway):
+    with gateway.http(gateway.keys["admin"]["key"]) as admin:
+        made = admin.post("/admin/create", json={"username": "limited", "email": "limited@example.com"}).json()
+        assert admin.post("/admin/rate-limits", json={"user_id": made["user_id"], "requests_per_minute": 0,
+                                                       "reason": "browser test: blocked"}).status_code == 200
+    page = new_page()
+    sign_in(page, made["api_key"])
+    page.goto("/#/playground")
+    page.get_by_label("Your message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    alert = page.locator("#answer-meta").get_by_role("alert")
+    alert.wait_for()
+    assert "Retry in" in alert.inner_text()
+    assert "Retry in" in page.locator("#banner").inner_text()
+
+    with gateway.http(made["api_key"]) as http:
+        key_id = http.get("/user/api-keys").json()["data"][0]["id"]
+        assert http.delete(f"/user/api-keys/{key_id}").status_code == 200
+    page.goto("/#/keys")
+    page.get_by_label("API key", exact=True).wait_for()
+    assert "Signed out" in page.locator("main").inner_text()
+
+
+def test_privy_sign_in_where_configured_and_hidden_where_not(new_page, gateway: Gateway, monkeypatch):
+    from tests.accounts.privy_tokens import APP_ID, make_signer
+
+    page = new_page()
+    page.goto("/")
+    page.get_by_label("API key", exact=True).wait_for()
+    assert page.locator("#privy").count() == 0  # no PRIVY_APP_ID here
+
+    signer = make_signer()
+    monkeypatch.setenv("PRIVY_APP_ID", APP_ID)
+    monkeypatch.setenv("PRIVY_VERIFICATION_KEY", signer.public_pem)
+    calls: list[str] = []
+
+    def privy(route: Any) -> None:  # Privy's API, answered here: no traffic leaves the machine
+        body = {"success": True} if route.request.url.endswith("/init") else {
+            "token": signer.token("did:privy:browser", email="browser@example.com")}
+        cors = {"Access-Control-Allow-Origin": gateway.base, "Access-Control-Allow-Headers": "content-type, privy-app-id",
+                "Access-Control-Allow-Methods": "POST"}
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        calls.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", headers=cors, body=json.dumps(body))
+
+    page.route("https://auth.privy.io/**", privy)
+    seen_app_ids: list[str | None] = []
+
+    def seen(request: Any) -> None:
+        if "auth.privy.io" in request.url and request.method == "POST":
+            seen_app_ids.append(request.headers.get("privy-app-id"))
+
+    page.on("request", seen)
+    page.reload()
+    page.locator("#privy").get_by_label("Email", exact=True).fill("browser@example.com")
+    page.get_by_role("button", name="Email me a code").click()
+    page.get_by_label("Code from the email").fill("123456")
+    page.locator("#privy").get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#balance")
+    assert [u.rsplit("/", 1)[1] for u in calls] == ["init", "authenticate"] and seen_app_ids == [APP_ID, APP_ID]
+    assert page.evaluate("() => sessionStorage.getItem('gw.key')").startswith("gw_live_")
+
+
+def test_every_page_at_desktop_and_phone_width_passes_axe_and_fits(new_page, gateway: Gateway):
+    assert AXE.exists(), f"{AXE} is missing: run `npm ci` in web/ (make test does)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = new_page(viewport, bypass_csp=True)
+        page.goto("/")
+        page.get_by_label("API key", exact=True).wait_for()
+        pages = ["signin", *PAGES]
+        sign_in(page, gateway.keys["admin"]["key"])
+        for target in pages:
+            if target == "signin":
+                page.evaluate("() => sessionStorage.clear()")
+                page.goto("/#/signin")
+                page.get_by_label("API key", exact=True).wait_for()
+            else:
+                if target == "overview":
+                    sign_in(page, gateway.keys["admin"]["key"] if name == "phone" else gateway.keys["live"]["key"])
+                page.goto(f"/#/{target}")
+                page.locator("main h1").wait_for()
+                page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SHOTS / f"{target}-{name}.png"), full_page=True)
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                                   ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help}))")
+            serious = [v for v in result if v["impact"] in ("serious", "critical")]
+            if serious:
+                problems.append((target, name, serious))
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            if width > viewport["width"] + 1:
+                problems.append((target, name, f"page is {width}px wide"))
+    assert not problems, problems
+
+
+def test_first_load_is_under_300_kb_compressed(new_page, gateway: Gateway):
+    page = new_page()
+    bodies: dict[str, bytes] = {}
+
+    def keep(response: Any) -> None:  # the app's own files: the page and everything under /app/
+        if response.url.startswith(f"{gateway.base}/app/") or response.url.rstrip("/") == gateway.base:
+            bodies[response.url] = response.body()
+
+    page.on("response", keep)
+    sign_in(page, gateway.keys["live"]["key"])
+    page.wait_for_load_state("networkidle")
+    assets = bodies
+    assert any(u.endswith("/app/js/chart.js") for u in assets) and any(u.endswith("/app/css/app.css") for u in assets)
+    raw = sum(len(b) for b in assets.values())
+    compressed = sum(len(gzip.compress(b, 9)) for b in assets.values())
+    print(f"\ndashboard first load: {len(assets)} files, {raw / 1024:.1f} KB, {compressed / 1024:.1f} KB gzip")
+    assert compressed < 300 * 1024 and raw < 300 * 1024  # under the budget even where nothing compresses it

@@ -1,0 +1,89 @@
+// Credits (Stripe Checkout), coupons, referrals, the trial, and the plans with the current one marked.
+import { ApiError, get, post } from '../api.js';
+import { busy, card, date, field, fill, h, input, money, notice, num, table } from '../ui.js';
+
+function formOf(label, controls, submit, action) {
+  const out = h('div', { 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, submit);
+  const form = h('form', { class: 'inline-form', 'aria-label': label }, ...controls, button, out);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(button, out, async () => fill(out, await action()));
+  });
+  return form;
+}
+
+export async function render(ctx) {
+  const [balance, plan, plans, trial, referral, stats] = await Promise.all([
+    get('user/balance'), get('user/plan'), get('plans'), get('trials/status'), get('referrals/code'), get('referrals/stats'),
+  ]);
+  const currency = balance.currency;
+  const here = new URL(location.href);
+  here.hash = '#/billing';
+
+  const amount = input({ type: 'number', name: 'amount', min: '1', max: '10000', step: '0.01', value: '10', required: true });
+  const buy = formOf('Buy credits', [field(`Amount (${currency.toUpperCase()})`, amount, '1 credit per unit paid; 1.00 to 10000.00.')], 'Continue to payment', async () => {
+    try {
+      const checkout = await post('api/stripe/checkout', { amount: amount.value, success_url: here.href, cancel_url: here.href });
+      location.assign(checkout.checkout_url);
+      return notice('Opening Stripe Checkout…');
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 503) {
+        return notice(`Payments are not set up on this gateway, so credits cannot be bought here. (${err.message})`, 'warn');
+      }
+      throw err;
+    }
+  });
+
+  const coupon = input({ name: 'code', required: true, maxlength: 32, autocomplete: 'off' });
+  const applyCoupon = formOf('Apply a coupon', [field('Coupon code', coupon)], 'Apply', async () => {
+    const r = await post('coupons/apply', { code: coupon.value.trim() });
+    return notice(r.message);
+  });
+
+  const refCode = input({ name: 'referral_code', required: true, maxlength: 16, autocomplete: 'off' });
+  const applyReferral = formOf('Apply a referral code', [field('Referral code from a friend', refCode, 'Within 7 days of sign-up.')], 'Apply', async () => {
+    const r = await post('referrals/apply', { referral_code: refCode.value.trim() });
+    return notice(r.message);
+  });
+
+  const t = trial.trial;
+  const trialBody = t
+    ? h('div', {}, h('p', {}, h('span', { class: `tag ${t.is_active ? 'on' : 'off'}` }, t.status), ` ends ${date(t.end_date)}`),
+      h('ul', { class: 'facts' },
+        h('li', {}, `${money(t.remaining_credits, currency)} of ${money(t.credits, currency)} trial credits left`),
+        h('li', {}, `${num(t.remaining_requests)} of ${num(t.max_requests)} requests left`)))
+    : h('div', {}, h('p', {}, 'Try the gateway free for 3 days: 10.00 credits and 1000 requests (Free-plan accounts, once).'),
+      formOf('Start the trial', [], 'Start the trial', async () => {
+        await post('trials/start', {});
+        ctx.refresh();
+        return notice('Trial started.');
+      }));
+
+  const current = plan.plan;
+  const plansTable = table([
+    { label: 'Plan', render: (p) => h('span', {}, p.display_name, p.slug === current.slug ? h('span', { class: 'tag on', 'aria-label': '(your plan)' }, 'current') : null) },
+    { label: 'Price / month', num: true, render: (p) => money(p.monthly_price, p.currency) },
+    { label: 'Requests / min', num: true, render: (p) => num(p.requests_per_minute) },
+    { label: 'Requests / month', num: true, render: (p) => num(p.monthly_request_limit) },
+    { label: 'Budget', num: true, render: (p) => (p.monthly_budget == null ? 'prepaid credits' : money(p.monthly_budget, p.currency)) },
+    { label: 'Features', render: (p) => (p.features || []).join(', ') },
+  ], plans.data, { caption: 'Plans' });
+
+  return h('div', {},
+    h('h1', {}, 'Billing'),
+    h('div', { class: 'grid' },
+      card('Credits', h('p', { class: 'big' }, money(balance.credits), ' ', h('span', { class: 'unit' }, currency.toUpperCase())), buy),
+      card('Coupon', applyCoupon),
+      card('Trial', trialBody)),
+    h('div', { class: 'grid' },
+      card('Refer a friend',
+        h('p', {}, 'Your code ', h('code', { id: 'referral-code' }, referral.referral_code)),
+        h('ul', { class: 'facts' },
+          h('li', {}, `${num(stats.total_referrals)} referred, ${num(stats.active_referrals)} active`),
+          h('li', {}, `${money(stats.total_rewards, currency)} earned, ${money(stats.pending_rewards, currency)} pending`))),
+      card('Were you referred?', applyReferral)),
+    h('section', { class: 'card wide', 'aria-labelledby': 'plans-h' }, h('h2', { id: 'plans-h' }, 'Plans'), plansTable,
+      h('p', { class: 'muted small' }, 'Paid plans are subscriptions; AI usage is paid from credits on every plan.')));
+}
+
