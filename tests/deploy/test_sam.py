@@ -78,6 +78,9 @@ def test_build_makes_every_function_and_the_layer_with_its_packages(arm64_build)
         for package in packages:
             assert (arm64_build / function.logical_id / package / "__init__.py").exists(), \
                 f"{function.logical_id} lacks its package {package}"
+    web = arm64_build / "WebFunction"  # the dashboard ships its files, not its test tooling
+    assert (web / "app" / "index.html").exists() and (web / "app" / "js" / "main.js").exists()
+    assert not (web / "node_modules").exists() and not (web / "package.json").exists()
     chat = arm64_build / "ChatFunction"
     assert (chat / "uvicorn" / "__init__.py").exists(), "the Web Adapter's web server must ship with the chat function"
     assert os.access(chat / "gw_chat" / "run.sh", os.X_OK), "the Web Adapter entry script must stay executable"
