@@ -45,8 +45,10 @@ export function stackedBars(data, metric = 'requests') {
     }
     return { date: d.date, parts, total: [...parts.values()].reduce((a, b) => a + b, 0) };
   });
-  const W = 760, H = 280, left = 64, right = 12, top = 12, bottom = 40;
-  const max = niceMax(Math.max(0, ...series.map((d) => d.total)));
+  // Drawn narrower on phones, so its text stays readable once scaled to the screen.
+  const W = window.innerWidth < 600 ? 380 : 760, H = window.innerWidth < 600 ? 240 : 280, left = 56, right = 8, top = 12, bottom = 36;
+  const peak = Math.max(0, ...series.map((d) => d.total));
+  const max = metric === 'cost' ? niceMax(peak) : Math.max(4, niceMax(peak)); // counts: whole-number ticks
   const plotW = W - left - right, plotH = H - top - bottom;
   const slot = plotW / Math.max(1, series.length);
   const barW = Math.max(2, slot * 0.7);

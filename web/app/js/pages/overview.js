@@ -11,6 +11,14 @@ function meter(label, used, limit, text) {
     limit ? h('progress', { max: 100, value: pct.toFixed(1), 'aria-label': `${label}: ${pct.toFixed(1)} % used`, class: pct >= 80 ? 'high' : '' }) : null);
 }
 
+function totals30(daily) {
+  let requests = 0, tokens = 0, cost = 0;
+  for (const d of daily.days) {
+    for (const t of Object.values(d.models)) { requests += t.requests; tokens += t.tokens; cost += Number(t.cost); }
+  }
+  return `${num(requests)} requests, ${num(tokens)} tokens, ${money(cost, daily.currency)}`;
+}
+
 export async function render() {
   const [balance, plan, usage, daily] = await Promise.all([
     get('user/balance'), get('user/plan'), get('api/usage/current'), get('activity/daily'),
@@ -49,12 +57,13 @@ export async function render() {
           h('li', {}, `${num(p.requests_per_hour)} / hour · ${num(p.daily_request_limit)} / day`),
           h('li', {}, `${num(p.monthly_request_limit)} / month`),
           p.end_date && h('li', { class: 'muted' }, `Period ends ${p.end_date.slice(0, 10)}`))),
-      card('This month',
+      card('This month, this key',
         meter('Requests', month.requests, limits.monthly_requests, `${num(month.requests)} of ${num(limits.monthly_requests)}`),
         budget != null
           ? meter('Budget', Number(month.cost), Number(budget), `${money(month.cost)} of ${money(budget, month.currency)}`)
           : h('p', {}, 'Spent ', h('strong', {}, money(month.cost, month.currency)), h('span', { class: 'muted' }, ' (prepaid: no monthly budget)')),
-        h('p', { class: 'muted' }, `${num(month.tokens)} tokens`))),
+        h('p', { class: 'muted' }, `${num(month.tokens)} tokens`),
+        h('p', { class: 'muted small' }, 'All your keys, last 30 days: ', h('span', { id: 'total-30' }, totals30(daily))))),
     h('section', { class: 'card wide', 'aria-labelledby': 'daily-h' },
       h('div', { class: 'card-head' }, h('h2', { id: 'daily-h' }, 'Last 30 days, by model'), metric),
       chartHolder,
