@@ -30,7 +30,7 @@ def main() -> None:
     KEYS_FILE.write_text(json.dumps(keys, indent=2) + "\n")
     KEYS_FILE.chmod(0o600)
     base = f"http://{host}:{port}"
-    print(f"\nAI gateway (local) on {base}   docs: {base}/docs   keys saved to {KEYS_FILE}")
+    print(f"\nAI gateway (local) on {base}   dashboard: {base}/   docs: {base}/docs   keys saved to {KEYS_FILE}")
     for name, info in keys.items():
         print(f"  {name:<16} {info['key']}   ({info['about']})")
     print(f'\n  curl -H "Authorization: Bearer {keys["live"]["key"]}" {base}/user/balance\n', flush=True)

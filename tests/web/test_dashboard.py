@@ -100,6 +100,13 @@ def test_stream_a_playground_answer_the_balance_drops_by_its_reported_cost_and_t
     assert cost > 0
     assert balance(page) == before - cost
 
+    show(page, "usage")  # the call is in the activity log, and in its CSV export
+    page.locator("td", has_text="openai/gpt-4o-mini").first.wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    csv = download.value.path().read_text()
+    assert csv.startswith("timestamp,event_type,model") and "api_call,openai/gpt-4o-mini,sandbox" in csv
+
     result = gateway.rollup()
     assert result["result"]["records"] >= 1
     show(page, "overview")
@@ -272,3 +279,23 @@ def test_first_load_is_under_300_kb_compressed(new_page, gateway: Gateway):
     compressed = sum(len(gzip.compress(b, 9)) for b in assets.values())
     print(f"\ndashboard first load: {len(assets)} files, {raw / 1024:.1f} KB, {compressed / 1024:.1f} KB gzip")
     assert compressed < 300 * 1024 and raw < 300 * 1024  # under the budget even where nothing compresses it
+
+
+def test_per_key_caps_are_shown_when_the_listing_has_them(new_page, gateway: Gateway):
+    """The spend-control work adds caps to the key listing: the Keys page renders whichever it finds."""
+    page = new_page()
+    sign_in(page, gateway.keys["live"]["key"])
+
+    def with_caps(route: Any) -> None:
+        listing = route.fetch().json()
+        listing["data"][0].update(max_budget=5, allowed_models=["openai/gpt-4o-mini"], tpm_limit=1000,
+                                  last_used_at="2026-01-02T03:04:05Z")
+        route.fulfill(json=listing)
+
+    page.route("**/user/api-keys", with_caps)
+    show(page, "keys")
+    row = page.locator("tbody tr").first
+    caps = row.locator("td[data-label='Caps']").inner_text()
+    assert "budget 5.00" in caps and "models openai/gpt-4o-mini" in caps and "tokens/min 1,000" in caps
+    assert "2026-01-02 03:04 UTC" in row.inner_text()
+    assert page.locator("tbody tr").nth(1).locator("td[data-label='Caps']").inner_text() == "none"
