@@ -74,9 +74,9 @@ export function stackedBars(data, metric = 'requests') {
     }
     svg.append(g);
     const last = i === series.length - 1;
-    if ((series.length - 1 - i) % 7 === 0) {
+    if ((series.length - 1 - i) % (W < 600 ? 10 : 7) === 0) {
       svg.append(s('text', { x: x + barW / 2, y: H - bottom + 16, 'text-anchor': last ? 'end' : 'middle', class: 'axis' },
-        last ? `today ${d.date.slice(5)}` : d.date.slice(5)));
+        last ? (W < 600 ? 'today' : `today ${d.date.slice(5)}`) : d.date.slice(5)));
     }
   });
   const legendItems = [...shown, ...(data.models.length > shown.length ? ['other'] : [])];
