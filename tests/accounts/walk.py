@@ -27,6 +27,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/auth/privy"),            # the Privy token is the credential
     ("GET", "/auth/config"),            # public sign-in configuration (Privy app id)
     ("POST", "/api/stripe/webhook"),    # the Stripe signature is the credential
+    ("GET", "/"), ("GET", "/app/{path:path}"),  # the dashboard's files: no data (the app calls the API with a key)
 })
 # Routes whose key travels in the path: a wrong key there is refused (401, or 404 "License not found" as in seed 003).
 KEY_IN_PATH: dict[tuple[str, str], str] = {("GET", "/api/usage/{license_key}"): "license_key"}
