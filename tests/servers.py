@@ -33,6 +33,11 @@ def moto_server() -> Iterator[str]:
     port = server.get_host_and_port()[1]
     moto_atomic.install()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its data per process, not per server: without a reset, an earlier module's users, keys and balances
+    # (same process under xdist) would still be there, and the demo seed would find them instead of fresh ones.
+    import httpx
+
+    httpx.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
     previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
     os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint
     db.reset_clients()
