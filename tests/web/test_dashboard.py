@@ -228,7 +228,7 @@ def _fresh_key(gateway: Gateway, who: str) -> str:
 
 
 def _check(page: Any, target: str, width: str, viewport: dict[str, int], problems: list[Any]) -> None:
-    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => !document.querySelector('main').innerText.includes('Loading…')")
     page.screenshot(path=str(SHOTS / f"{target}-{width}.png"), full_page=True)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
@@ -272,7 +272,7 @@ def test_first_load_is_under_300_kb_compressed(new_page, gateway: Gateway):
 
     page.on("response", keep)
     sign_in(page, gateway.keys["live"]["key"])
-    page.wait_for_load_state("networkidle")
+    page.locator("svg.chart").wait_for()
     assets = bodies
     assert any(u.endswith("/app/js/chart.js") for u in assets) and any(u.endswith("/app/css/app.css") for u in assets)
     raw = sum(len(b) for b in assets.values())
