@@ -281,21 +281,20 @@ def test_first_load_is_under_300_kb_compressed(new_page, gateway: Gateway):
     assert compressed < 300 * 1024 and raw < 300 * 1024  # under the budget even where nothing compresses it
 
 
-def test_per_key_caps_are_shown_when_the_listing_has_them(new_page, gateway: Gateway):
-    """The spend-control work adds caps to the key listing: the Keys page renders whichever it finds."""
+def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
     page = new_page()
     sign_in(page, gateway.keys["live"]["key"])
-
-    def with_caps(route: Any) -> None:
-        listing = route.fetch().json()
-        listing["data"][0].update(max_budget=5, allowed_models=["openai/gpt-4o-mini"], tpm_limit=1000,
-                                  last_used_at="2026-01-02T03:04:05Z")
-        route.fulfill(json=listing)
-
-    page.route("**/user/api-keys", with_caps)
     show(page, "keys")
-    row = page.locator("tbody tr").first
+    page.get_by_label("Name", exact=True).fill("capped key")
+    page.get_by_text("Caps (optional").click()
+    page.get_by_label("Monthly budget").fill("5")
+    page.get_by_label("Allowed models").fill("openai/gpt-4o-mini, anthropic/*")
+    page.get_by_label("Tokens per minute").fill("1000")
+    page.get_by_label("Expires on").fill("2099-01-31")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_role("button", name="I have saved it").click()
+    row = page.locator("tr", has_text="capped key")
     caps = row.locator("td[data-label='Caps']").inner_text()
-    assert "budget 5.00" in caps and "models openai/gpt-4o-mini" in caps and "tokens/min 1,000" in caps
-    assert "2026-01-02 03:04 UTC" in row.inner_text()
-    assert page.locator("tbody tr").nth(1).locator("td[data-label='Caps']").inner_text() == "none"
+    assert "budget 5.00 / month" in caps and "models anthropic/*, openai/gpt-4o-mini" in caps, caps
+    assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps, caps
+    assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"

@@ -9,23 +9,23 @@ const SCOPES = {
   ai: ['AI requests (chat, images) and read', { read: ['*'], write: ['chat', 'images'] }],
 };
 
-// Caps a key may carry (the spend-control work adds them); shown for whichever fields the listing returns.
+// Per-key caps (GET /user/api-keys gives them under `caps`, and `expires_at`): shown for whichever are set.
 const CAPS = [
-  ['max_budget', 'budget', (v, k) => money(v, k.budget_currency || k.currency)],
-  ['budget', 'budget', (v) => (typeof v === 'object' ? JSON.stringify(v) : money(v))],
-  ['allowed_models', 'models', (v) => (Array.isArray(v) ? v.join(', ') : String(v))],
-  ['requests_per_minute', '/min', num], ['requests_per_hour', '/h', num], ['requests_per_day', '/day', num],
-  ['rpm_limit', '/min', num], ['tpm_limit', 'tokens/min', num], ['tokens_per_minute', 'tokens/min', num],
-  ['max_parallel_requests', 'parallel', num], ['expires_at', 'expires', date],
+  ['max_budget', 'budget', (v) => `${money(v)} / month`],
+  ['spent_this_month', 'spent', (v) => money(v)],
+  ['allowed_models', 'models', (v) => v.join(', ')],
+  ['requests_per_minute', 'requests/min', num], ['requests_per_hour', 'requests/h', num],
+  ['requests_per_day', 'requests/day', num], ['requests_per_month', 'requests/month', num],
+  ['tokens_per_minute', 'tokens/min', num], ['tpm_limit', 'tokens/min', num], ['expires_at', 'expires', date],
 ];
 
 export function capsOf(key) {
-  const source = { ...key, ...(key.caps || {}), ...(key.limits || {}) };
+  const source = { ...(key.caps || {}), expires_at: key.expires_at, ...(key.caps ? {} : key) };
   const out = [];
   for (const [name, label, fmt] of CAPS) {
     const v = source[name];
     if (v === undefined || v === null || (Array.isArray(v) && !v.length)) continue;
-    out.push(h('span', { class: 'tag' }, `${label} ${fmt(v, source)}`));
+    out.push(h('span', { class: 'tag' }, `${label} ${fmt(v)}`));
   }
   return out.length ? out : h('span', { class: 'muted' }, 'none');
 }
@@ -80,14 +80,30 @@ export async function render(ctx) {
   const name = input({ name: 'key_name', required: true, maxlength: 100, placeholder: 'e.g. production server' });
   const env = select([['live', 'live'], ['test', 'test (sandbox, never charged)'], ['staging', 'staging'], ['dev', 'dev (sandbox)']], { name: 'environment' });
   const scope = select(Object.entries(SCOPES).map(([v, [label]]) => [v, label]), { name: 'scope' });
+  const budget = input({ type: 'number', name: 'max_budget', min: '0', step: '0.01' });
+  const models = input({ name: 'allowed_models', placeholder: 'openai/gpt-4o-mini, anthropic/*' });
+  const rpm = input({ type: 'number', name: 'requests_per_minute', min: '0', step: '1' });
+  const tpm = input({ type: 'number', name: 'tokens_per_minute', min: '1', step: '1' });
+  const expires = input({ type: 'date', name: 'expires_at' });
+  const capsBox = h('details', { class: 'caps' }, h('summary', {}, 'Caps (optional, narrower than your plan)'),
+    h('div', { class: 'inline-form' }, field('Monthly budget', budget), field('Allowed models', models, 'Ids or vendor/* patterns, comma-separated.'),
+      field('Requests per minute', rpm), field('Tokens per minute', tpm), field('Expires on', expires)));
   const createOut = h('div', { 'aria-live': 'polite' });
   const createButton = h('button', { type: 'submit' }, 'Create key');
   const form = h('form', { class: 'inline-form', 'aria-label': 'Create a key' },
-    field('Name', name), field('Environment', env), field('Scopes', scope), createButton, createOut);
+    field('Name', name), field('Environment', env), field('Scopes', scope), createButton, capsBox, createOut);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(createButton, createOut, async () => {
-      const created = await post('user/api-keys', { key_name: name.value.trim(), environment_tag: env.value, scope_permissions: SCOPES[scope.value][1] });
+      const caps = {};
+      if (budget.value) caps.max_budget = budget.value;
+      if (models.value.trim()) caps.allowed_models = models.value.split(',').map((m) => m.trim()).filter(Boolean);
+      if (rpm.value) caps.requests_per_minute = Number(rpm.value);
+      if (tpm.value) caps.tokens_per_minute = Number(tpm.value);
+      const body = { key_name: name.value.trim(), environment_tag: env.value, scope_permissions: SCOPES[scope.value][1] };
+      if (Object.keys(caps).length) body.caps = caps;
+      if (expires.value) body.expires_at = `${expires.value}T23:59:59Z`;
+      const created = await post('user/api-keys', body);
       await shownOnce(created);
       ctx.refresh();
     });
