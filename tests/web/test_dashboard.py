@@ -221,6 +221,25 @@ def test_privy_sign_in_where_configured_and_hidden_where_not(new_page, gateway: 
     assert page.evaluate("() => sessionStorage.getItem('gw.key')").startswith("gw_live_")
 
 
+def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
+    page = new_page()
+    sign_in(page, gateway.keys["live"]["key"])
+    show(page, "keys")
+    page.get_by_label("Name", exact=True).fill("capped key")
+    page.get_by_text("Caps (optional").click()
+    page.get_by_label("Monthly budget").fill("5")
+    page.get_by_label("Allowed models").fill("openai/gpt-4o-mini, anthropic/*")
+    page.get_by_label("Tokens per minute").fill("1000")
+    page.get_by_label("Expires on").fill("2099-01-31")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_role("button", name="I have saved it").click()
+    row = page.locator("tr", has_text="capped key")
+    caps = row.locator("td[data-label='Caps']").inner_text()
+    assert "budget 5.00 / month" in caps and "models anthropic/*, openai/gpt-4o-mini" in caps, caps
+    assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps, caps
+    assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"
+
+
 def _fresh_key(gateway: Gateway, who: str) -> str:
     """A new key of a demo user: its own rate-limit windows, however much the other tests used theirs."""
     with gateway.http(gateway.keys[who]["key"]) as http:
@@ -279,22 +298,3 @@ def test_first_load_is_under_300_kb_compressed(new_page, gateway: Gateway):
     compressed = sum(len(gzip.compress(b, 9)) for b in assets.values())
     print(f"\ndashboard first load: {len(assets)} files, {raw / 1024:.1f} KB, {compressed / 1024:.1f} KB gzip")
     assert compressed < 300 * 1024 and raw < 300 * 1024  # under the budget even where nothing compresses it
-
-
-def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
-    page = new_page()
-    sign_in(page, gateway.keys["live"]["key"])
-    show(page, "keys")
-    page.get_by_label("Name", exact=True).fill("capped key")
-    page.get_by_text("Caps (optional").click()
-    page.get_by_label("Monthly budget").fill("5")
-    page.get_by_label("Allowed models").fill("openai/gpt-4o-mini, anthropic/*")
-    page.get_by_label("Tokens per minute").fill("1000")
-    page.get_by_label("Expires on").fill("2099-01-31")
-    page.get_by_role("button", name="Create key").click()
-    page.get_by_role("button", name="I have saved it").click()
-    row = page.locator("tr", has_text="capped key")
-    caps = row.locator("td[data-label='Caps']").inner_text()
-    assert "budget 5.00 / month" in caps and "models anthropic/*, openai/gpt-4o-mini" in caps, caps
-    assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps, caps
-    assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"
