@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -219,6 +220,17 @@ def test_privy_sign_in_where_configured_and_hidden_where_not(new_page, gateway: 
     page.wait_for_selector("#balance")
     assert [u.rsplit("/", 1)[1] for u in calls] == ["init", "authenticate"] and seen_app_ids == [APP_ID, APP_ID]
     assert page.evaluate("() => sessionStorage.getItem('gw.key')").startswith("gw_live_")
+
+
+def test_a_license_key_sees_its_budget_and_its_usage_history(new_page, gateway: Gateway):
+    page = new_page()
+    sign_in(page, gateway.keys["license_pro"]["key"])
+    budget = page.get_by_role("progressbar", name=re.compile("Budget"))
+    assert budget.count() == 1 and "of 4.00 EUR" in page.locator("main").inner_text()
+    show(page, "usage")
+    history = page.get_by_role("region", name="Usage history (license)")
+    history.wait_for()
+    assert "requests" in history.inner_text() and "30 days" in history.inner_text()
 
 
 def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
