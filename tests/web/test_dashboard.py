@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -253,14 +254,25 @@ def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
     assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"
 
 
-def _fresh_key(gateway: Gateway, who: str) -> str:
-    """A new key of a demo user: its own rate-limit windows, however much the other tests used theirs."""
-    with gateway.http(gateway.keys[who]["key"]) as http:
-        return http.post("/user/api-keys", json={"key_name": f"screenshots {who}"}).json()["api_key"]
+def _fresh_account(gateway: Gateway) -> str:
+    """A new user with 25.00 credits and one answered request, rolled up: the pages show data, and its per-account
+    windows are its own (GET /api/usage/current allows 10 a minute) however much other tests used theirs."""
+    with gateway.http(gateway.keys["admin"]["key"]) as admin:
+        made = admin.post("/admin/create", json={"username": "Dana", "email": f"dana-{secrets.token_hex(4)}@example.com",
+                                                  "initial_credits": "25.00"}).json()
+    with gateway.http(made["api_key"]) as http:
+        answered = http.post("/v1/chat/completions", json={"model": "openai/gpt-4o-mini",
+                                                           "messages": [{"role": "user", "content": "Hello!"}]})
+        assert answered.status_code == 200, answered.text
+    gateway.rollup()
+    return str(made["api_key"])
 
 
 def _check(page: Any, target: str, width: str, viewport: dict[str, int], problems: list[Any]) -> None:
     page.wait_for_function("() => !document.querySelector('main').innerText.includes('Loading…')")
+    alerts = page.locator("main [role=alert]")
+    if alerts.count():
+        problems.append((target, width, f"the page shows an error: {alerts.first.inner_text()}"))
     page.screenshot(path=str(SHOTS / f"{target}-{width}.png"), full_page=True)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
@@ -277,7 +289,7 @@ def test_every_page_at_desktop_and_phone_width_passes_axe_and_fits(new_page, gat
     """Screenshots of every page (shown in the README), an axe-core check, and no sideways scrolling at 390 px."""
     assert AXE.exists(), f"{AXE} is missing: run `npm ci` in web/ (make test does)"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    user, admin = _fresh_key(gateway, "live"), _fresh_key(gateway, "admin")
+    user, admin = _fresh_account(gateway), gateway.keys["admin"]["key"]
     problems: list[Any] = []
     for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = new_page(viewport, bypass_csp=True)  # bypass_csp only to inject axe-core's script

@@ -2,7 +2,7 @@
 // and the last 30 days per model (GET /activity/daily, from the rollups).
 import { get } from '../api.js';
 import { stackedBars } from '../chart.js';
-import { card, fill, h, money, notice, num } from '../ui.js';
+import { card, errorBox, fill, h, money, notice, num } from '../ui.js';
 
 function meter(label, used, limit, text) {
   const pct = limit ? Math.min(100, (used / limit) * 100) : 0;
@@ -20,15 +20,21 @@ function totals30(daily) {
 }
 
 export async function render() {
+  // /api/usage/current has its own tight limit (10 a minute, as the usage/limits API documents it): when it refuses,
+  // its card says when to retry and the rest of the page still shows.
   const [balance, plan, usage, daily] = await Promise.all([
-    get('user/balance'), get('user/plan'), get('api/usage/current'), get('activity/daily'),
+    get('user/balance'), get('user/plan'), get('api/usage/current').catch((err) => {
+      if (err.status === 429) return err;
+      throw err;
+    }), get('activity/daily'),
   ]);
   const p = plan.plan;
   const currency = balance.currency;
   const held = Number(balance.credits) - Number(balance.available_credits);
-  const month = usage.current_usage.current_month;
-  const limits = usage.current_usage.limits;
-  const budget = limits.monthly_budget;
+  const limited = usage instanceof Error;
+  const month = limited ? null : usage.current_usage.current_month;
+  const limits = limited ? null : usage.current_usage.limits;
+  const budget = limited ? null : limits.monthly_budget;
 
   const chartHolder = h('div', {});
   const metric = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Chart metric' });
@@ -43,7 +49,7 @@ export async function render() {
 
   return h('div', {},
     h('h1', {}, 'Overview'),
-    usage.warnings?.length ? usage.warnings.map((w) => notice(typeof w === 'string' ? w : w.message || JSON.stringify(w), 'warn')) : null,
+    !limited && usage.warnings?.length ? usage.warnings.map((w) => notice(typeof w === 'string' ? w : w.message || JSON.stringify(w), 'warn')) : null,
     h('div', { class: 'grid' },
       card('Balance',
         h('p', { class: 'big', id: 'balance', 'data-value': balance.credits }, money(balance.credits), ' ', h('span', { class: 'unit' }, currency.toUpperCase())),
@@ -57,13 +63,13 @@ export async function render() {
           h('li', {}, `${num(p.requests_per_hour)} / hour · ${num(p.daily_request_limit)} / day`),
           h('li', {}, `${num(p.monthly_request_limit)} / month`),
           p.end_date && h('li', { class: 'muted' }, `Period ends ${p.end_date.slice(0, 10)}`))),
-      card('This month, this key',
+      card('This month', ...(limited ? [errorBox(usage)] : [
         meter('Requests', month.requests, limits.monthly_requests, `${num(month.requests)} of ${num(limits.monthly_requests)}`),
         budget != null
           ? meter('Budget', Number(month.cost), Number(budget), `${money(month.cost)} of ${money(budget, month.currency)}`)
           : h('p', {}, 'Spent ', h('strong', {}, money(month.cost, month.currency)), h('span', { class: 'muted' }, ' (prepaid: no monthly budget)')),
-        h('p', { class: 'muted' }, `${num(month.tokens)} tokens`),
-        h('p', { class: 'muted small' }, 'All your keys, last 30 days: ', h('span', { id: 'total-30' }, totals30(daily))))),
+        h('p', { class: 'muted' }, `${num(month.tokens)} tokens`)]),
+        h('p', { class: 'muted small' }, 'Last 30 days: ', h('span', { id: 'total-30' }, totals30(daily))))),
     h('section', { class: 'card wide', 'aria-labelledby': 'daily-h' },
       h('div', { class: 'card-head' }, h('h2', { id: 'daily-h' }, 'Last 30 days, by model'), metric),
       chartHolder,
