@@ -267,18 +267,71 @@ def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
     assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"
 
 
+def test_billing_says_plainly_without_stripe_then_redirects_to_checkout_with_it(new_page, gateway: Gateway, monkeypatch):
+    """Coupon, trial, referral code and the plans with the current one marked; buying credits or a plan says plainly
+    that payments are off without Stripe, and goes to Stripe Checkout (the URL Stripe's API gave) with it."""
+    import respx
+
+    from tests.payments import stripe_fakes as sf
+
+    user_id, key = _new_user(gateway)
+    with gateway.http(gateway.keys["admin"]["key"]) as admin:
+        code = f"WEB{secrets.token_hex(3).upper()}"
+        assert admin.post("/coupons", json={"code": code, "discount_type": "fixed", "discount_value": 3}).status_code == 200
+    page = new_page()
+    sign_in(page, key)
+    show(page, "billing")
+    plans = page.get_by_role("region", name="Plans")
+    assert plans.locator("tr", has_text="your plan").locator("td").first.inner_text().startswith("Free")
+    assert plans.get_by_role("button", name="Subscribe to Pro", exact=True).count() == 1
+    assert "No subscription" in page.inner_text("#subscription") and page.inner_text("#referral-code").strip()
+
+    page.get_by_role("button", name="Continue to payment").click()
+    assert "Payments are not set up" in page.get_by_role("form", name="Buy credits").get_by_role("status").inner_text()
+    plans.get_by_role("button", name="Subscribe to Pro", exact=True).click()
+    page.get_by_text("Payments are not set up").nth(1).wait_for()
+
+    page.get_by_label("Coupon code").fill(code)
+    page.get_by_role("form", name="Apply a coupon").get_by_role("button", name="Apply").click()
+    page.get_by_role("form", name="Apply a coupon").get_by_role("status").wait_for()
+    page.get_by_role("button", name="Start the trial").click()
+    trial = page.get_by_role("region", name="Trial")
+    trial.get_by_text("active", exact=True).wait_for()
+    assert "10.00 USD of 10.00 USD trial credits left" in trial.inner_text()
+    assert page.get_by_role("region", name="Credits").inner_text().startswith("Credits\n\n38.00 USD")  # 25 + coupon 3 + trial 10
+
+    fake = sf.FakeStripeApi()
+    monkeypatch.setenv("STRIPE_SECRET_KEY", sf.SECRET_KEY)
+    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(  # Stripe's page: nothing leaves here
+        status=200, content_type="text/html", body="<title>Stripe Checkout</title><h1>Pay</h1>"))
+    with respx.mock() as mock:
+        mock.post(f"{sf.API}/v1/checkout/sessions").mock(side_effect=fake.checkout)
+        page.get_by_label("Amount (USD)").fill("12.50")
+        page.get_by_role("button", name="Continue to payment").click()
+        page.wait_for_url("https://checkout.stripe.com/c/pay/cs_test_*")
+    sent = fake.requests[0]
+    assert sent["line_items[0][price_data][unit_amount]"] == "1250" and sent["metadata[user_id]"] == user_id
+    assert sent["success_url"] == f"{gateway.base}/#/billing"
+
+
+def _new_user(gateway: Gateway, credits: str = "25.00") -> tuple[str, str]:
+    """A new Free-plan user with its own per-account windows and trial: (user id, its key)."""
+    with gateway.http(gateway.keys["admin"]["key"]) as admin:
+        made = admin.post("/admin/create", json={"username": "Dana", "email": f"dana-{secrets.token_hex(4)}@example.com",
+                                                  "initial_credits": credits}).json()
+    return str(made["user_id"]), str(made["api_key"])
+
+
 def _fresh_account(gateway: Gateway) -> str:
     """A new user with 25.00 credits and one answered request, rolled up: the pages show data, and its per-account
     windows are its own (GET /api/usage/current allows 10 a minute) however much other tests used theirs."""
-    with gateway.http(gateway.keys["admin"]["key"]) as admin:
-        made = admin.post("/admin/create", json={"username": "Dana", "email": f"dana-{secrets.token_hex(4)}@example.com",
-                                                  "initial_credits": "25.00"}).json()
-    with gateway.http(made["api_key"]) as http:
+    _, key = _new_user(gateway)
+    with gateway.http(key) as http:
         answered = http.post("/v1/chat/completions", json={"model": "openai/gpt-4o-mini",
                                                            "messages": [{"role": "user", "content": "Hello!"}]})
         assert answered.status_code == 200, answered.text
     gateway.rollup()
-    return str(made["api_key"])
+    return key
 
 
 def _check(page: Any, target: str, width: str, viewport: dict[str, int], problems: list[Any]) -> None:
