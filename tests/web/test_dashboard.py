@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
 import re
 import secrets
+import shutil
+import subprocess
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -58,7 +62,17 @@ def test_a_wrong_key_stays_on_sign_in_with_the_api_message(new_page, gateway: Ga
     assert page.evaluate("() => sessionStorage.getItem('gw.key')") is None
 
 
-def test_create_a_key_shown_once_that_works_over_http_then_revoke_it(new_page, gateway: Gateway):
+def _curl(gateway: Gateway, key: str, path: str) -> int:
+    """The status curl gets for GET path with the key, as a user would try a new key (curl is Debian's, as is Chromium)."""
+    if not shutil.which("curl"):  # pragma: no cover - curl is in every image these tests run in
+        with gateway.http(key) as http:
+            return http.get(path).status_code
+    result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Authorization: Bearer {key}",
+                             f"{gateway.base}{path}"], capture_output=True, text=True, timeout=30, check=True)
+    return int(result.stdout)
+
+
+def test_create_a_key_shown_once_that_works_with_curl_then_rename_and_revoke_it(new_page, gateway: Gateway):
     page = new_page()
     sign_in(page, gateway.keys["live"]["key"])
     page.goto("/#/keys")
@@ -68,23 +82,36 @@ def test_create_a_key_shown_once_that_works_over_http_then_revoke_it(new_page, g
     page.wait_for_selector("#new-key")
     raw = page.inner_text("#new-key").strip()
     assert raw.startswith("gw_live_")
-    with gateway.http(raw) as http:  # what curl would do with it
-        assert http.get("/user/balance").status_code == 200
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("dialog").get_by_role("button", name="Copy").click()
+    page.get_by_role("dialog").get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == raw
+    assert _curl(gateway, raw, "/user/balance") == 200
     page.get_by_role("button", name="I have saved it").click()
     row = page.locator("tr", has_text="browser-made key")
     row.wait_for()
     assert raw not in page.content()  # listed masked; never shown again
     assert row.locator("code").inner_text().startswith("gw_live_") and "…" in row.locator("code").inner_text()
 
-    row.get_by_role("button", name="Deactivate browser-made key").click()
-    page.get_by_role("dialog").get_by_role("button", name="Deactivate").click()
-    page.locator("tr", has_text="browser-made key").get_by_text("inactive").wait_for()
-    with gateway.http(raw) as http:
-        assert http.get("/user/balance").status_code == 401
+    row.get_by_role("button", name="Rename browser-made key").click()
+    page.get_by_role("dialog").get_by_label("New name").fill("renamed key")
+    page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+    row = page.locator("tr", has_text="renamed key")
+    row.wait_for()
+    assert page.locator("tr", has_text="browser-made key").count() == 0
 
-    page.locator("tr", has_text="browser-made key").get_by_role("button", name="Delete browser-made key").click()
+    row.get_by_role("button", name="Deactivate renamed key").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()  # every action asks first: nothing yet
+    assert page.get_by_role("dialog").count() == 0 and row.get_by_text("inactive").count() == 0
+    assert _curl(gateway, raw, "/user/balance") == 200
+    row.get_by_role("button", name="Deactivate renamed key").click()
+    page.get_by_role("dialog").get_by_role("button", name="Deactivate").click()
+    page.locator("tr", has_text="renamed key").get_by_text("inactive").wait_for()
+    assert _curl(gateway, raw, "/user/balance") == 401
+
+    page.locator("tr", has_text="renamed key").get_by_role("button", name="Delete renamed key").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
-    page.locator("tr", has_text="browser-made key").wait_for(state="detached")
+    page.locator("tr", has_text="renamed key").wait_for(state="detached")
 
 
 def test_stream_a_playground_answer_the_balance_drops_by_its_reported_cost_and_todays_bar_appears(new_page, gateway: Gateway):
@@ -119,6 +146,85 @@ def test_stream_a_playground_answer_the_balance_drops_by_its_reported_cost_and_t
     assert float(bar.get_attribute("data-total")) >= 1 and bar.locator("rect[data-model='openai/gpt-4o-mini']").count() == 1
     page.get_by_role("button", name="Cost").click()
     assert page.locator(f"svg.chart[data-metric='cost'] g.bar[data-date='{today}'] rect").count() >= 1
+
+
+def test_models_search_and_a_sandbox_stream_shown_token_by_token_then_stopped(new_page, gateway: Gateway, monkeypatch):
+    """The catalog's search and filters; with a test key the playground says it is the sandbox, the answer shows while
+    the stream is still open (held after its first words here), and Stop ends it."""
+    from gateway_common.providers import sandbox
+
+    page = new_page()
+    sign_in(page, gateway.keys["test"]["key"])
+    assert page.get_by_role("banner").get_by_text("sandbox", exact=True).count() == 1
+    show(page, "models")
+    everything = page.inner_text("#model-count")
+    total = int(everything.split(" of ")[1].split()[0])
+    page.get_by_label("Search").fill("gpt-4o-mini")
+    page.wait_for_function("t => document.querySelector('#model-count').innerText !== t", arg=everything)
+    rows = page.locator("tbody tr")
+    assert 0 < rows.count() < total and all("gpt-4o-mini" in t.lower() for t in rows.all_inner_texts())
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Provider").select_option("anthropic")
+    providers = {t.strip() for t in page.locator("td[data-label='Provider']").all_inner_texts()}
+    assert providers == {"anthropic"} and page.locator("tbody tr").count() < total
+    assert page.locator("td[data-label='Input / M tokens']").first.inner_text().startswith("$")
+
+    gate = threading.Event()
+    original = sandbox.stream
+
+    async def held(request: dict[str, Any]) -> Any:  # the sandbox's own chunks, held after the first words
+        async for chunk in original(request):
+            yield chunk
+            if any(choice["delta"].get("content") for choice in chunk.get("choices", [])):
+                await asyncio.to_thread(gate.wait, 60)
+
+    monkeypatch.setattr(sandbox, "stream", held)
+    try:
+        show(page, "playground")
+        assert "This is a test key: the sandbox" in page.locator("main").inner_text()
+        page.get_by_label("Your message").fill("Tell me a long story, please.")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_function("() => document.querySelector('#answer').innerText.trim().length > 0")
+        first = page.inner_text("#answer")
+        stop = page.get_by_role("button", name="Stop")
+        assert stop.is_enabled() and page.get_by_role("button", name="Send").is_disabled()  # still streaming
+        stop.click()
+        page.locator("#answer-meta").get_by_text("Stopped.").wait_for()
+        assert page.inner_text("#answer") == first and page.get_by_role("button", name="Send").is_enabled()
+    finally:
+        gate.set()
+
+
+def test_the_activity_log_pages_filters_and_exports_without_spreadsheet_formulas(new_page, gateway: Gateway):
+    _, key = _new_user(gateway)
+    with gateway.http(key) as http:
+        for i in range(27):
+            assert http.post("/activity/log", json={"event_type": "login", "event_data": {"n": i}}).status_code == 200
+        formula = '=HYPERLINK("http://evil.example","click")'
+        assert http.post("/activity/log", json={"event_type": "settings_changed",
+                                                "event_data": {"status": formula}}).status_code == 200
+    page = new_page()
+    sign_in(page, key)
+    show(page, "usage")
+    pager = page.get_by_role("navigation", name="Pages of results")
+    assert pager.inner_text().split("\n")[1] == "Page 1 of 2 (28)" and page.locator("tbody tr").count() == 25
+    pager.get_by_role("button", name="Next").click()
+    page.get_by_text("Page 2 of 2 (28)").wait_for()
+    assert page.locator("tbody tr").count() == 3
+
+    log = page.get_by_role("form", name="Filter the activity log")
+    log.get_by_label("Event type").fill("settings_changed")
+    log.get_by_role("button", name="Apply filters").click()
+    page.wait_for_function("() => document.querySelectorAll('tbody tr').length === 1")
+    assert page.locator("td[data-label='Status']").inner_text() == formula
+    with page.expect_download() as download:
+        log.get_by_role("button", name="Export CSV").click()
+    lines = download.value.path().read_text().splitlines()
+    assert len(lines) == 2 and lines[1].split(",")[1] == "settings_changed"
+    assert ",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\"," in lines[1]  # text in a spreadsheet, not a formula
+    log.get_by_label("Event type").fill("nothing_like_this")
+    log.get_by_role("button", name="Apply filters").click()
+    page.get_by_text("No activity matches these filters.").wait_for()
 
 
 def test_an_admin_grants_credits_and_the_user_sees_them_after_a_reload(new_page, gateway: Gateway):
