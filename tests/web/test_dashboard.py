@@ -249,6 +249,38 @@ def test_an_admin_grants_credits_and_the_user_sees_them_after_a_reload(new_page,
     admin.get_by_text("browser test goodwill").first.wait_for()
 
 
+def test_an_admin_creates_a_user_and_sets_then_removes_a_rate_limit_override(new_page, gateway: Gateway):
+    admin = new_page()
+    sign_in(admin, gateway.keys["admin"]["key"])
+    show(admin, "admin")
+    create = admin.get_by_role("form", name="Create a user")
+    email = f"eve-{secrets.token_hex(4)}@example.com"
+    create.get_by_label("Username").fill("Eve")
+    create.get_by_label("Email").fill(email)
+    create.get_by_label("Welcome credits").fill("7")
+    create.get_by_role("button", name="Create user").click()
+    key = create.locator("code.secret").inner_text()
+    with gateway.http(key) as http:
+        assert http.get("/user/balance").json()["credits"] == 7
+
+    show(admin, "admin")  # the lists are read when the page renders
+    limits = admin.get_by_role("region", name="Rate-limit overrides")
+    limits.get_by_label("User", exact=True).select_option(label="Eve")
+    limits.get_by_text("Source: plan").wait_for()
+    limits.get_by_label("Per minute").fill("0")
+    limits.get_by_label("Reason", exact=True).fill("browser test: paused")
+    limits.get_by_role("button", name="Save override").click()
+    limits.get_by_text("Source: override").wait_for()
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    with gateway.http(key) as http:
+        assert http.post("/v1/chat/completions", json=body).status_code == 429
+    limits.get_by_label("Reason for removing").fill("browser test: resumed")
+    limits.get_by_role("button", name="Remove override").click()
+    limits.get_by_text("Source: plan").wait_for()
+    with gateway.http(key) as http:
+        assert http.post("/v1/chat/completions", json=body).status_code == 200
+
+
 def test_a_non_admin_does_not_see_the_admin_pages_and_the_api_refuses_them(new_page, gateway: Gateway):
     page = new_page()
     sign_in(page, gateway.keys["live"]["key"])
@@ -365,11 +397,22 @@ def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
     page.get_by_label("Tokens per minute").fill("1000")
     page.get_by_label("Expires on").fill("2099-01-31")
     page.get_by_role("button", name="Create key").click()
+    raw = page.inner_text("#new-key").strip()
     page.get_by_role("button", name="I have saved it").click()
     row = page.locator("tr", has_text="capped key")
     caps = row.locator("td[data-label='Caps']").inner_text()
     assert "budget 5.00 / month" in caps and "models anthropic/*, openai/gpt-4o-mini" in caps, caps
-    assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps, caps
+    assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps and "spent 0.00" in caps, caps
+
+    with gateway.http(raw) as http:  # the caps the form sent are the ones admission enforces
+        ask = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20}
+        refused = http.post("/v1/chat/completions", json={**ask, "model": "deepseek/deepseek-chat"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "key_model_not_allowed", refused.text
+        answered = http.post("/v1/chat/completions", json={**ask, "model": "openai/gpt-4o-mini"})
+        assert answered.status_code == 200, answered.text
+    show(page, "keys")
+    spent = page.locator("tr", has_text="capped key").locator("td[data-label='Caps'] .tag", has_text="spent")
+    assert spent.inner_text() != "spent 0.00", spent.inner_text()
     assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"
 
 
