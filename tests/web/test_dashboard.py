@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -375,11 +374,18 @@ def test_privy_sign_in_where_configured_and_hidden_where_not(new_page, gateway: 
     assert page.evaluate("() => sessionStorage.getItem('gw.key')").startswith("gw_live_")
 
 
-def test_a_license_key_sees_its_budget_and_its_usage_history(new_page, gateway: Gateway):
+def test_a_license_key_sees_its_budget_with_the_apis_80_percent_warnings_and_its_usage_history(new_page, gateway: Gateway):
+    from gw_license.usage_logic import BUDGET_WARNING, REQUESTS_WARNING
+    from tests.helpers import seed_month
+
+    seed_month(gateway.keys["license_pro"]["user_id"], 800, Decimal("3.30"))  # this month so far: 80% and 82.5%
     page = new_page()
     sign_in(page, gateway.keys["license_pro"]["key"])
-    budget = page.get_by_role("progressbar", name=re.compile("Budget"))
-    assert budget.count() == 1 and "of 4.00 EUR" in page.locator("main").inner_text()
+    budget = page.get_by_role("progressbar", name="Budget: 82.5 % used")
+    assert budget.count() == 1 and "3.30 of 4.00 EUR" in page.locator("main").inner_text()
+    assert "high" in budget.get_attribute("class")
+    warnings = page.locator("main .notice.warn").all_inner_texts()
+    assert warnings == [REQUESTS_WARNING, BUDGET_WARNING]  # in the API's own words
     show(page, "usage")
     history = page.get_by_role("region", name="Usage history (license)")
     history.wait_for()
