@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 
 from fastapi.routing import APIRoute
 
@@ -13,7 +12,7 @@ from local import template
 def _app_routes(module_name: str) -> set[tuple[str, str]]:
     router = importlib.import_module(module_name).router
     return {
-        (method, re.sub(r"\{(\w+):path\}", r"{\1+}", route.path))  # a greedy path is {name+} in API Gateway
+        (method, route.path)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods
