@@ -319,17 +319,22 @@ def test_a_revoked_session_goes_to_sign_in_and_a_429_says_when_to_retry(new_page
     assert "Signed out" in page.locator("main").inner_text()
 
 
-def test_the_overview_still_shows_when_usage_current_refuses(new_page, gateway: Gateway):
+def test_the_overview_shows_held_credits_and_still_shows_when_usage_current_refuses(new_page, gateway: Gateway):
     """GET /api/usage/current allows 10 a minute per account: past that only its card says so, with the retry time."""
+    from tests.helpers import hold_credits
+
     key = _fresh_account(gateway)
     with gateway.http(key) as http:
         statuses = [http.get("/api/usage/current").status_code for _ in range(11)]
     assert statuses[-1] == 429
+    hold_credits(key, Decimal("1.50"))  # a request in flight holds credits
     page = new_page()
     sign_in(page, key)
     month = page.get_by_role("region", name="This month")
     assert "Retry in" in month.get_by_role("alert").inner_text()
     assert page.inner_text("#balance").startswith("24.99") and page.locator("svg.chart g.bar rect").count() == 1
+    balance_card = page.get_by_role("region", name="Balance").inner_text()
+    assert "Available 23.49" in balance_card and "held by requests in flight 1.50 USD" in balance_card, balance_card
 
 
 def test_privy_sign_in_where_configured_and_hidden_where_not(new_page, gateway: Gateway, monkeypatch):
