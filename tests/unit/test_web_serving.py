@@ -90,3 +90,15 @@ def test_behind_api_gateway_the_page_uses_the_stage_path(monkeypatch):
     manifest = web.handler(copy.deepcopy(EVENT), type("Ctx", (), {"aws_request_id": "r2"})())
     assert manifest["statusCode"] == 200 and json.loads(manifest["body"])["short_name"] == "Gateway"
     asyncio.set_event_loop(None)
+
+
+def test_the_stack_outputs_the_dashboards_url_which_the_web_function_serves():
+    from local import template
+
+    loaded = template.load()
+    url = loaded["Outputs"]["DashboardUrl"]["Value"]["Sub"]
+    assert url == loaded["Outputs"]["ApiUrl"]["Value"]["Sub"] + "/"  # the API's own origin and stage: no CORS
+    web_function = next(f for f in template.http_functions() if f.logical_id == "WebFunction")
+    assert set(web_function.routes) == {("GET", "/"), ("GET", "/app/{path:path}")}
+    events = loaded["Resources"]["WebFunction"]["Properties"]["Events"]
+    assert all(e["Properties"]["RestApiId"] == {"Ref": "GatewayApi"} for e in events.values())
