@@ -136,13 +136,24 @@ def test_stream_a_playground_answer_the_balance_drops_by_its_reported_cost_and_t
     csv = download.value.path().read_text()
     assert csv.startswith("timestamp,event_type,model") and "api_call,openai/gpt-4o-mini,sandbox" in csv
 
+    with gateway.http(gateway.keys["live"]["key"]) as http:  # a second model today: its own segment of the same bar
+        other = http.post("/v1/chat/completions", json={"model": "anthropic/claude-3.5-sonnet", "max_tokens": 20,
+                                                        "messages": [{"role": "user", "content": "Hi"}]})
+        assert other.status_code == 200, other.text
     result = gateway.rollup()
-    assert result["result"]["records"] >= 1
+    assert result["result"]["records"] >= 2
     show(page, "overview")
     today = datetime.now(UTC).date().isoformat()
     bar = page.locator(f"svg.chart g.bar[data-date='{today}']")
     bar.wait_for()
-    assert float(bar.get_attribute("data-total")) >= 1 and bar.locator("rect[data-model='openai/gpt-4o-mini']").count() == 1
+    assert float(bar.get_attribute("data-total")) >= 2
+    segments = {r.get_attribute("data-model"): r for r in bar.locator("rect").all()}
+    assert {"openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet"} <= set(segments)
+    boxes = [segments[m].bounding_box() for m in ("openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet")]
+    assert boxes[0]["x"] == boxes[1]["x"] and boxes[0]["y"] != boxes[1]["y"]  # stacked: one column, one above the other
+    assert segments["openai/gpt-4o-mini"].get_attribute("fill") != segments["anthropic/claude-3.5-sonnet"].get_attribute("fill")
+    legend = page.get_by_role("list", name="Models").inner_text()
+    assert "openai/gpt-4o-mini" in legend and "anthropic/claude-3.5-sonnet" in legend
     page.get_by_role("button", name="Cost").click()
     assert page.locator(f"svg.chart[data-metric='cost'] g.bar[data-date='{today}'] rect").count() >= 1
 
