@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway_common import db
+from gateway_common import apikeys, db
 from gateway_common.timeutil import iso, now_ts
 from gw_rollup.job import RollupJob
 from tests.helpers import assert_error, bearer
@@ -57,3 +57,24 @@ def test_bad_ranges_are_400_naming_the_problem(client, demo):
     assert_error(client.get("/activity/daily?start_date=2026-01-01&end_date=2025-12-01", headers=live), 400, "after")
     assert_error(client.get("/activity/daily?start_date=2025-01-01&end_date=2025-12-01", headers=live), 400, "92 days")
     assert client.get("/activity/daily").status_code == 401
+
+
+def test_keys_last_used_day_and_30_day_requests_from_rollups_for_the_callers_keys_only(client, demo):
+    user_id, live = demo["live"]["user_id"], key_id_of(demo["live"]["key"])
+    sandbox = key_id_of(demo["test"]["key"])
+    write_records(
+        [usage_record(user_id, live, currency="usd") for _ in range(2)]
+        + [usage_record(user_id, live, currency="usd", created_at=_ago(31))]  # used, but not in the 30 days
+        + [usage_record(user_id, sandbox, currency="usd", created_at=_ago(40))]
+        + [usage_record(demo["admin"]["user_id"], key_id_of(demo["admin"]["key"]), currency="usd")]  # someone else
+    )
+    RollupJob().run()
+    body = client.get("/activity/keys", headers=bearer(demo["live"]["key"])).json()
+    today = datetime.fromtimestamp(now_ts(), tz=UTC).date()
+    by_key = {k["key_id"]: k for k in body["data"]}
+    assert set(by_key) == {k.key_id for k in apikeys.list_user_keys(user_id)} == {live, sandbox}
+    assert by_key[live] == {"key_id": live, "last_used": today.isoformat(), "requests_30_days": 2}
+    assert by_key[sandbox] == {"key_id": sandbox, "last_used": (today - timedelta(days=40)).isoformat(),
+                               "requests_30_days": 0}
+    assert body["lookback_days"] == 92
+    assert client.get("/activity/keys").status_code == 401

@@ -425,6 +425,7 @@ def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
     caps = row.locator("td[data-label='Caps']").inner_text()
     assert "budget 5.00 / month" in caps and "models anthropic/*, openai/gpt-4o-mini" in caps, caps
     assert "tokens/min 1,000" in caps and "expires 2099-01-31" in caps and "spent 0.00" in caps, caps
+    assert row.locator("td[data-label='Last used']").inner_text() == "not in 92 days"
 
     with gateway.http(raw) as http:  # the caps the form sent are the ones admission enforces
         ask = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20}
@@ -432,7 +433,11 @@ def test_a_key_created_with_caps_lists_them(new_page, gateway: Gateway):
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "key_model_not_allowed", refused.text
         answered = http.post("/v1/chat/completions", json={**ask, "model": "openai/gpt-4o-mini"})
         assert answered.status_code == 200, answered.text
+    gateway.rollup()  # last use is read from the rollups
     show(page, "keys")
+    today = datetime.now(UTC).date().isoformat()
+    assert page.locator("tr", has_text="capped key").locator("td[data-label='Last used']").inner_text() == \
+        f"{today}\n1 request in 30 days"
     spent = page.locator("tr", has_text="capped key").locator("td[data-label='Caps'] .tag", has_text="spent")
     assert spent.inner_text() != "spent 0.00", spent.inner_text()
     assert page.locator("tr", has_text="Demo live key").locator("td[data-label='Caps']").inner_text() == "none"

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from gateway_common.auth import Caller
 from gateway_common.web import authorized
 
-from . import daily, logic
+from . import daily, key_use, logic
 from .schemas import (
     ActivityHistoryResponse,
     ActivityStatsResponse,
     DailyModelsResponse,
+    KeyUseResponse,
     LogActivityRequest,
     LogActivityResponse,
     MonitorResponse,
@@ -61,6 +62,12 @@ def activity_daily(
     caller: Caller = authorized("activity"),
 ) -> DailyModelsResponse:
     return daily.daily_by_model(caller, start_date, end_date)
+
+
+@router.get("/activity/keys", response_model=KeyUseResponse, tags=["activity"],
+            summary="Each of the caller's keys: the day it was last used and its requests in 30 days (from rollups)")
+def activity_keys(caller: Caller = authorized("activity")) -> KeyUseResponse:
+    return key_use.key_use(caller)
 
 
 @router.get("/ranking/models", response_model=RankingResponse, tags=["models"],

@@ -196,3 +196,15 @@ class DailyModelsResponse(BaseModel):
     days: list[DailyPoint] = Field(description="every day of the range, oldest first")
     start_date: str
     end_date: str
+
+
+class KeyUse(BaseModel):
+    key_id: str
+    last_used: str | None = Field(description="YYYY-MM-DD (UTC) of the key's last request; null when none in lookback_days")
+    requests_30_days: int
+
+
+class KeyUseResponse(BaseModel):
+    success: bool = True
+    data: list[KeyUse] = Field(description="one per key of the caller (deleted keys excepted)")
+    lookback_days: int

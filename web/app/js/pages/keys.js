@@ -41,7 +41,10 @@ function shownOnce(created) {
 }
 
 export async function render(ctx) {
-  const listing = await get('user/api-keys');
+  // Last use comes from the rollups (GET /activity/keys: the day, trailing live traffic by about a minute); a key
+  // without the activity scope still sees its list.
+  const [listing, use] = await Promise.all([get('user/api-keys'), get('activity/keys').catch(() => null)]);
+  const used = new Map((use?.data || []).map((u) => [u.key_id, u]));
   const out = h('div', { 'aria-live': 'polite' });
 
   const act = (fn) => async () => {
@@ -55,7 +58,12 @@ export async function render(ctx) {
     { label: 'Environment', render: (k) => h('span', { class: `tag env-${k.environment_tag}` }, k.environment_tag) },
     { label: 'Scopes', render: (k) => scopeText(k.scope_permissions) },
     { label: 'Caps', render: capsOf },
-    { label: 'Last used', render: (k) => date(k.last_used_at || k.last_used) },
+    { label: 'Last used', render: (k) => {
+      const u = used.get(k.id);
+      if (!use) return '—';
+      if (!u?.last_used) return h('span', { class: 'muted' }, `not in ${use.lookback_days} days`);
+      return h('span', {}, u.last_used, h('br'), h('span', { class: 'muted small' }, `${num(u.requests_30_days)} request${u.requests_30_days === 1 ? '' : 's'} in 30 days`));
+    } },
     { label: 'Status', render: (k) => (k.is_active ? 'active' : h('span', { class: 'tag off' }, 'inactive')) },
     { label: 'Actions', render: (k) => h('div', { class: 'row-actions' },
       h('button', { type: 'button', class: 'secondary', 'aria-label': `Rename ${k.key_name}`, onclick: act(async () => {
