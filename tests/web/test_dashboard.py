@@ -211,8 +211,9 @@ def test_the_activity_log_pages_filters_and_exports_without_spreadsheet_formulas
         for i in range(27):
             assert http.post("/activity/log", json={"event_type": "login", "event_data": {"n": i}}).status_code == 200
         formula = '=HYPERLINK("http://evil.example","click")'
+        markup = '<img src=x onerror="window.pwned=1">'
         assert http.post("/activity/log", json={"event_type": "settings_changed",
-                                                "event_data": {"status": formula}}).status_code == 200
+                                                "event_data": {"status": formula, "model": markup}}).status_code == 200
     page = new_page()
     sign_in(page, key)
     show(page, "usage")
@@ -227,6 +228,8 @@ def test_the_activity_log_pages_filters_and_exports_without_spreadsheet_formulas
     log.get_by_role("button", name="Apply filters").click()
     page.wait_for_function("() => document.querySelectorAll('tbody tr').length === 1")
     assert page.locator("td[data-label='Status']").inner_text() == formula
+    assert page.locator("td[data-label='Model']").inner_text() == markup  # shown as text, never run as markup
+    assert page.locator("main img").count() == 0 and page.evaluate("() => window.pwned") is None
     with page.expect_download() as download:
         log.get_by_role("button", name="Export CSV").click()
     lines = download.value.path().read_text().splitlines()
