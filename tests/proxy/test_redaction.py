@@ -229,3 +229,14 @@ def test_the_responses_and_messages_surfaces_redact_echoes_too(client, payer, re
         seen.append(response.text)
     assert_no_piece("\n".join(seen), OPENAI_KEY, OPENROUTER_KEY)
     assert_no_piece(log_lines.getvalue(), OPENAI_KEY, OPENROUTER_KEY)
+
+
+def test_both_error_shapes_are_a_last_gate(real_looking_keys):
+    """Whatever path builds a message, the OpenAI envelope and Anthropic's error body filter it on the way out."""
+    from gateway_common.errors import envelope
+    from gw_chat.messages_api import error_body
+
+    text = f"failed for {ANTHROPIC_KEY[2:30]} / Bearer {OPENAI_KEY}"
+    for body in (envelope(502, text), error_body(502, text)):
+        assert_no_piece(json.dumps(body), ANTHROPIC_KEY, OPENAI_KEY)
+        assert "[provider key]" in json.dumps(body)
