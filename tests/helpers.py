@@ -87,9 +87,10 @@ def hold_credits(raw_key: str, amount: Decimal, request_id: str | None = None) -
 
 
 def audit_entries(action: str | None = None, user_id: str | None = None) -> list[dict[str, Any]]:
-    """Every audit entry in the table (each month's chain head excluded), optionally of one action and user."""
+    """Every audit entry in the table (the chain's own items excluded: each month's head, the first chained month),
+    optionally of one action and user."""
     from gateway_common import audit, db
 
     items = db.table(audit.AUDIT).scan(ConsistentRead=True)["Items"]
-    return [i for i in items if i["sk"] != audit.HEAD_SK and (action is None or i["action"] == action)
+    return [i for i in items if not i["sk"].startswith("#") and (action is None or i["action"] == action)
             and (user_id is None or i["user_id"] == user_id)]
