@@ -100,3 +100,22 @@ def test_402_budget_refusals_carry_the_window_the_account_and_the_key(client, de
     assert refused.json()["error"]["code"] == "key_budget_exceeded"
     free_minute = plans.get_plan("free").limits.windows()["minute"]
     _assert_window(refused, free_minute, free_minute)
+
+
+def test_402_on_every_ai_surface_carries_the_plans_window(client, demo):
+    """Responses, Messages (Anthropic's error shape, its own error path) and embeddings refuse like chat does."""
+    broke = users.create_user(username="broke2", email="broke2@example.com", plan_id=plans.get_plan("pro").id)
+    raw, _ = apikeys.create_gw_key(user_id=broke.user_id, key_name="broke", environment="live")
+    minute = plans.get_plan("pro").limits.windows()["minute"]
+    calls = [("/v1/responses", {"model": "openai/gpt-4o-mini", "input": "hi"}),
+             ("/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}),
+             ("/v1/embeddings", {"model": "openai/text-embedding-3-small", "input": "hi"})]
+    for path, body in calls:
+        response = client.post(path, headers=bearer(raw), json=body)
+        assert response.status_code == 402, (path, response.text)
+        _assert_window(response, minute, minute)
+    scopeless, _ = apikeys.create_gw_key(user_id=broke.user_id, key_name="scopeless", environment="live",
+                                         scope_permissions={"read": [], "write": []})
+    refused = client.post("/v1/messages", headers={"x-api-key": scopeless}, json=calls[1][1])
+    assert refused.status_code == 403 and refused.json()["type"] == "error", refused.text
+    _assert_window(refused, minute, minute)
