@@ -19,6 +19,7 @@ import pytest
 from gateway_common import apikeys, audit, db, ledger, metering, timeutil, usage, users
 from gw_rollup.job import RollupJob
 from tests.helpers import assert_error, bearer
+from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 from tests.usage.factory import usage_record, write_records
 from tests.usage.test_rollup_job import _assert_rollups_match
@@ -202,6 +203,39 @@ def test_webhook_faults(deliver, dynamo, kind, times):
     assert len(payments) == 1 and payments[0]["amount"] == Decimal("25.00")  # applied once
     assert users.require_user(payer["user_id"]).credits == Decimal("35.00")
     _money_holds(payer["user_id"])
+
+
+@pytest.mark.parametrize(("kind", "times"), _cases("throughput-persistent", "conflict-persistent", "timeout_after_write-once"))
+def test_subscription_event_faults(client, make_user, billing_api, deliver, kind, times):
+    """The plan change a subscription event applies (issue 13's path: plan, subscription item, marker and audit entry
+    in one transaction): refused whole or applied, and once, whatever Stripe redelivers."""
+    from tests.payments.test_subscriptions import _session_completed
+
+    person = make_user()
+    assert client.post("/subscriptions/checkout", headers=bearer(person["key"]), json={"plan_id": 2}).status_code == 200
+    user = users.require_user(person["user_id"])
+    start = int(timeutil.now_ts())
+    sub = sb.Subscription(person["user_id"], user.stripe_customer_id, "pro", start=start, status="incomplete")
+    assert deliver(sub.event("created", start)).status_code == 200
+    sub.status = "active"
+    assert deliver(sf.event("checkout.session.completed", _session_completed(person, sub))).status_code == 200
+    updated = sub.event("updated", start + 2)
+    with injected() as faults:
+        faults.add("TransactWriteItems", kind, times=times, when=touches("UsersTable"))
+        first = deliver(updated)
+    assert faults.hit() >= 1
+    _answer_is_fine(first, kind, times)
+    if first.status_code == 503:
+        assert users.require_user(person["user_id"]).plan_id == 1  # nothing of it was applied
+    again = deliver(updated)
+    assert again.status_code == 200 and again.json()["outcome"] in ("plan_changed", "duplicate"), again.text
+    assert deliver(updated).json()["outcome"] == "duplicate"
+    assert users.require_user(person["user_id"]).plan_id == 2
+    changes = [e for e in audit.partition_entries(timeutil.utcnow().strftime("%Y-%m"))
+               if e["action"] == "plan_changed" and e["user_id"] == person["user_id"]]
+    assert len(changes) == 1  # applied once
+    assert audit.verify_partition(timeutil.utcnow().strftime("%Y-%m"))[1] is None
+    _money_holds(person["user_id"])
 
 
 # ------------------------------------------------------------------ the rollup job
