@@ -238,6 +238,35 @@ def test_subscription_event_faults(client, make_user, billing_api, deliver, kind
     _money_holds(person["user_id"])
 
 
+@pytest.mark.parametrize("succeeded", [True, False], ids=["succeeded", "failed"])
+@pytest.mark.parametrize(("kind", "times"), _cases("throttling-persistent", "timeout_after_write-once"))
+def test_auto_top_up_result_faults(client, make_user, billing_api, deliver, kind, times, succeeded):
+    """The auto top-up's PaymentIntent succeeds (or fails): the credit (or the failure record) commits, then recording
+    the result on the rule fails (503). Stripe's retry must still record it, or the rule stays pending for good."""
+    from tests.payments.test_autotopup import _settle, armed_user
+
+    person = armed_user(client, deliver, make_user, credits="5.05")
+    _settle(person, "0.10")  # below the 5.00 threshold: crossing 1, one off-session PaymentIntent
+    assert len(billing_api.calls["payment_intents"]) == 1 and users.require_user(person["user_id"]).auto_topup.pending == 1
+    pi = sf.new_pi()
+    intent = sf.payment_intent(person["user_id"], cents=2000, pi=pi,
+                               status="succeeded" if succeeded else "requires_payment_method")
+    intent["metadata"] = {"user_id": person["user_id"], "credits": "20", "currency": "usd", "auto_topup": "1"}
+    event = sf.event("payment_intent.succeeded" if succeeded else "payment_intent.payment_failed", intent)
+    with injected() as faults:
+        faults.add("UpdateItem", kind, times=times, when=touches("UsersTable"))
+        first = deliver(event)
+    assert faults.hit() >= 1
+    _answer_is_fine(first, kind, times)
+    again = deliver(event)
+    assert again.status_code == 200, again.text
+    rule = users.require_user(person["user_id"]).auto_topup
+    assert rule.armed and rule.pending is None and rule.failures == (0 if succeeded else 1), rule
+    credited = [e["amount"] for e in ledger.entries(person["user_id"]) if e["entry_id"] == f"stripe:{pi}"]
+    assert credited == ([Decimal("20.00")] if succeeded else [])
+    _money_holds(person["user_id"])
+
+
 # ------------------------------------------------------------------ the rollup job
 
 
