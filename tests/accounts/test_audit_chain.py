@@ -123,3 +123,54 @@ def test_verify_checks_its_range_and_needs_the_admin_role(client, demo):
     assert_error(client.get(VERIFY + "?end_date=9999-12-31", headers=admin), 400, "end_date")
     body = _verify(client, demo, start_date=utcnow().strftime("%Y-%m-01"))
     assert body["partitions"] == [_month()] and body["verified"] is True
+
+
+def _put_unchained(pk: str, sk_time: str, action: str = "role_changed") -> dict:
+    """An entry as an attacker (or code from before the chain) writes it: no seq, prev_hash or entry_hash."""
+    item = {**audit.audit_item(user_id="mallory", action=action, resource_type="user", resource_id="mallory"),
+            "pk": pk, "sk": f"{sk_time}#log_forged", "id": "log_forged", "timestamp": sk_time}
+    db.table(audit.AUDIT).put_item(Item=item)
+    return item
+
+
+def test_an_unchained_entry_backdated_before_the_chain_is_a_break(dynamo):
+    """An insert without any link, sorted before every chained entry of its month: the head fixed what the month held
+    before its chain (nothing here), so the extra entry is reported."""
+    audit.record(user_id="u", action="a", resource_type="t", resource_id="r")
+    assert audit.verify_partition(_month()) == (1, None)
+    forged = _put_unchained(_month(), f"{_month()}-01T00:00:00Z")
+    _, broken = audit.verify_partition(_month())
+    assert broken is not None and broken["id"] == forged["id"] and "without a chain link" in broken["reason"]
+
+
+def test_entries_from_before_the_chain_are_fixed_by_its_first_link(dynamo):
+    legacy = [_put_unchained(_month(), f"{_month()}-01T00:00:0{n}Z", action=f"old_{n}") for n in range(3)]
+    audit.record(user_id="u", action="a", resource_type="t", resource_id="r")  # the chain begins: the 3 are fixed
+    audit.record(user_id="u", action="b", resource_type="t", resource_id="r")
+    assert audit.verify_partition(_month()) == (2, None)
+    table = db.table(audit.AUDIT)
+    table.update_item(Key={"pk": legacy[1]["pk"], "sk": legacy[1]["sk"]}, UpdateExpression="SET #a = :a",
+                      ExpressionAttributeNames={"#a": "action"}, ExpressionAttributeValues={":a": "nothing"})
+    assert "inserted, edited or deleted" in audit.verify_partition(_month())[1]["reason"]
+    table.put_item(Item=legacy[1])
+    assert audit.verify_partition(_month()) == (2, None)
+    table.delete_item(Key={"pk": legacy[2]["pk"], "sk": legacy[2]["sk"]})
+    assert audit.verify_partition(_month())[1] is not None
+
+
+def test_a_month_without_a_head_is_verified_only_before_the_first_chain(dynamo):
+    before = _put_unchained("2024-03", "2024-03-05T10:00:00Z")  # a month from before chaining existed
+    assert audit.verify_partition("2024-03") == (0, None)
+    audit.record(user_id="u", action="a", resource_type="t", resource_id="r")  # chained since this month
+    assert audit.verify_partition("2024-03") == (0, None), before
+    later = f"{int(_month()[:4]) + 1}-01"  # a month after the chain began: entries there need a head
+    _put_unchained(later, f"{later}-02T00:00:00Z")
+    assert "no chain head" in audit.verify_partition(later)[1]["reason"]
+
+
+def test_deleting_the_head_is_a_break(dynamo):
+    audit.record(user_id="u", action="a", resource_type="t", resource_id="r")
+    db.table(audit.AUDIT).delete_item(Key={"pk": _month(), "sk": audit.HEAD_SK})
+    assert "no chain head" in audit.verify_partition(_month())[1]["reason"]
+    audit.record(user_id="u", action="b", resource_type="t", resource_id="r")  # a new chain from seq 1: a repeat
+    assert "repeated" in audit.verify_partition(_month())[1]["reason"]

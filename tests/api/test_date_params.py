@@ -3,6 +3,7 @@ naming it for dates out of range or malformed, never a 500 (``end_date=9999-12-3
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -15,12 +16,24 @@ BAD = ("9999-12-31", "0001-01-01", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+
        "2025-02-30", "yesterday")
 
 
+DATE_NAMES = {"date", "day", "month", "since", "until", "from", "to", "start", "end"}
+
+
+def _is_date(parameter: dict) -> bool:
+    """A date by its name (``*_date``, ``day``, ``since``, …), its schema format or its description (ISO 8601,
+    YYYY-MM-DD): a new date parameter is walked whatever it is called."""
+    schema = json.dumps(parameter.get("schema") or {})
+    text = f"{parameter.get('description') or ''} {schema}"
+    return (parameter["name"].endswith("_date") or parameter["name"] in DATE_NAMES or '"format": "date' in schema
+            or "ISO 8601" in text or "YYYY-MM" in text)
+
+
 def _date_parameters(app) -> list[tuple[str, str]]:
     found = []
     for path, methods in app.openapi()["paths"].items():
         for method, operation in methods.items():
             for parameter in operation.get("parameters", []):
-                if parameter["in"] == "query" and parameter["name"].endswith("_date"):
+                if parameter["in"] == "query" and _is_date(parameter):
                     assert method == "get", (method, path)
                     found.append((path, parameter["name"]))
     return found
@@ -29,7 +42,7 @@ def _date_parameters(app) -> list[tuple[str, str]]:
 def test_every_date_parameter_answers_400_for_out_of_range_and_malformed_dates(client, demo, gateway_app):
     found = _date_parameters(gateway_app)
     paths = {path for path, _ in found}
-    assert {"/activity/stats", "/activity/history", "/admin/transaction-analytics", "/admin/audit-logs"} <= paths
+    assert {"/activity/stats", "/activity/history", "/admin/transaction-analytics", "/admin/audit-logs"} <= paths, found
     admin = bearer(demo["admin"]["key"])
     for path, name in found:
         for value in BAD:

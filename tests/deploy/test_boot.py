@@ -18,7 +18,6 @@ import copy
 import fcntl
 import json
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -179,18 +178,22 @@ def _unconfigured(payload: dict[str, Any]) -> bool:
     return error.get("code") == "service_unavailable" and "setting" in (error.get("message") or "")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def _listening_port(log: Path) -> int | None:
+    """The port uvicorn bound (it logs it, port 0 resolved): no free port picked first and bound later by another
+    worker in between."""
+    found = _LISTENING.search(log.read_bytes()) if log.exists() else None
+    return int(found.group(1)) if found else None
 
 
 def test_chat_function_boots_through_run_sh_and_streams_a_completion(world):
     """As the Lambda Web Adapter runs it: /var/task/gw_chat/run.sh, ready once its port answers, then HTTP."""
     function = ADAPTER[0]
     build = world["build"]
-    port = _free_port()  # run.sh takes a port number (AWS_LWA_PORT), not a socket
-    env = {**_environment(function, world), "AWS_LWA_PORT": str(port)}
+    # run.sh takes a port number (AWS_LWA_PORT), not a socket: 0 lets uvicorn bind any free port, read back from its log
+    env = {**_environment(function, world), "AWS_LWA_PORT": "0"}
     command = lambda_runtime.lambda_command(build / function.logical_id, build / "CommonLayer", world["runtime"],
                                             world["lang"], f"exec /var/task/{function.handler}")
     log = world["logs"] / "ChatFunction.log"
@@ -198,9 +201,12 @@ def test_chat_function_boots_through_run_sh_and_streams_a_completion(world):
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        ready, ready_cpu = None, 0.0
+        ready, ready_cpu, port = None, 0.0, None
         while ready is None and time.monotonic() - started < 60 and process.poll() is None:
+            port = port or _listening_port(log)
             try:
+                if port is None:
+                    raise httpx.ConnectError("not listening yet")
                 httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
                 ready = time.monotonic() - started
                 ready_cpu = lambda_runtime.cpu_seconds(process.pid)

@@ -55,6 +55,9 @@ def _access_log_formats(node: object) -> list[str]:
 def test_the_api_gateway_access_log_logs_the_route_template_not_the_raw_path():
     """``$context.path`` is the request's path as sent (``/Prod/api/usage/CHA-…``); ``$context.resourcePath`` is the
     route (``/api/usage/{license_key}``). Only the latter may be logged (the format itself is issue 14's)."""
-    for log_format in _access_log_formats(template.load()):
+    formats = _access_log_formats(template.load())
+    assert formats, "template.yaml has no API Gateway access log (AccessLogSetting.Format)"
+    for log_format in formats:
+        assert "$context.resourcePath" in log_format and "$context.requestId" in log_format, log_format
         assert "$context.path" not in log_format.replace("$context.resourcePath", ""), log_format
         assert "$context.requestOverride" not in log_format and "$context.authorizer" not in log_format

@@ -14,7 +14,7 @@ import pytest
 
 from gateway_common import db, ledger, metering, trial_lifecycle, usage, users
 from gateway_common.timeutil import iso_now, shift_clock
-from tests.helpers import bearer, hold_credits
+from tests.helpers import assert_audit_chain_intact, bearer, hold_credits
 from tests.payments import stripe_fakes as sf
 
 
@@ -79,6 +79,7 @@ def test_balance_is_ledger_minus_usage_after_a_mixed_run(client, demo, make_user
 
     checked = _check_every_user()
     assert checked == len(people) + len({d["user_id"] for d in demo.values()})
+    assert_audit_chain_intact()  # coupons, trials, referrals, payments, refunds: every entry chained
     # the run did move money in every way it could
     reasons = {e["reason"] for p in people for e in ledger.entries(p["user_id"])}
     assert reasons >= {"stripe payment", "coupon", "coupon discount", "free trial credits", "referral reward (referred)",

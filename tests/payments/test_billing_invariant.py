@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway_common import billing, ledger, users
 from gateway_common.timeutil import now_ts, shift_clock
-from tests.helpers import audit_entries
+from tests.helpers import assert_audit_chain_intact, audit_entries
 from tests.payments import stripe_billing as sb
 from tests.payments import stripe_fakes as sf
 from tests.payments.test_autotopup import _settle, armed_user
@@ -90,3 +90,4 @@ def test_balances_match_ledgers_and_every_plan_change_has_its_audit_entry_and_ev
         # the changes chain from Free to the plan the account is on: none missing, none extra
         assert +flow == (Counter({final: 1}) if final != 1 else Counter()), (person, flow)
     assert len(billing_api.calls["payment_intents"]) == 2  # one per crossing; the pending one started no second
+    assert_audit_chain_intact()  # subscriptions, invoices, top-ups: every entry chained

@@ -3,16 +3,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import respx
+from fastapi import APIRouter
+from mangum import Mangum
 
+from gateway_common import web
 from gateway_common.observability import logger
 from gateway_common.redaction import MIN_RUN, redact, redact_path, register_secret
+from local.paths import ROOT
 from tests.helpers import bearer
+from tests.servers import gateway_server
 
 from .wire import anthropic_sse, openai_sse, sse_events
 
@@ -141,3 +149,94 @@ def test_the_logger_filters_extra_fields_and_tracebacks(real_looking_keys, log_l
     text = log_lines.getvalue()
     assert "failed" in text and "RuntimeError" in text
     assert_no_piece(text, ANTHROPIC_KEY, OPENAI_KEY)
+
+
+class _Formatted(logging.Handler):
+    """Each record as a text formatter writes it, and what a JSON formatter (Lambda's) reads: the exception itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+        if record.exc_info and record.exc_info[1] is not None:
+            self.lines.append(str(record.exc_info[1]))
+
+
+def _failing_app():
+    router = APIRouter()
+
+    @router.get("/boom")
+    def boom() -> dict[str, str]:
+        raise RuntimeError(f"upstream said: invalid key {ANTHROPIC_KEY} (prefix {OPENAI_KEY[:26]})")
+
+    return web.create_app("boom", [router])
+
+
+def test_an_unhandled_exception_logged_by_mangum_or_uvicorn_is_redacted(real_looking_keys, log_lines):
+    """Starlette re-raises after our 500 answer, and the server logs the traceback on its own logger (Mangum in every
+    Lambda HTTP function, uvicorn for chat): the traceback is kept, the keys in it are not."""
+    app = _failing_app()
+    captured = _Formatted()
+    logging.getLogger("mangum.http").addHandler(captured)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        event = json.loads((ROOT / "events" / "HealthFunction.json").read_text())
+        event.update(path="/boom", resource="/boom")
+        answer = Mangum(app, lifespan="off")(event, SimpleNamespace(aws_request_id="req-boom"))
+        assert answer["statusCode"] == 500 and "Internal server error" in answer["body"]
+        with gateway_server(app, log_level="info") as base:  # uvicorn's logging setup drops handlers: add ours now
+            logging.getLogger("uvicorn.error").addHandler(captured)
+            assert httpx.get(f"{base}/boom", timeout=10).status_code == 500
+    finally:
+        for name in ("mangum.http", "uvicorn.error"):
+            logging.getLogger(name).removeHandler(captured)
+        loop.close()
+        asyncio.set_event_loop(None)
+    text = "\n".join(captured.lines)
+    assert text.count("RuntimeError: upstream said: invalid key [provider key]") == 2, text  # one per server
+    assert "Traceback" in text and "in boom" in text
+    assert_no_piece(text, ANTHROPIC_KEY, OPENAI_KEY)
+    assert_no_piece(log_lines.getvalue(), ANTHROPIC_KEY, OPENAI_KEY)  # our own "unhandled error" line
+    assert "unhandled error" in log_lines.getvalue()
+
+
+@respx.mock
+def test_the_responses_and_messages_surfaces_redact_echoes_too(client, payer, real_looking_keys, log_lines):
+    """The other surfaces built on the same adapters: a refused request (400), a failed one (502) and a stream cut
+    mid-way with an echo, in Anthropic's error shape on /v1/messages and OpenAI's on /v1/responses."""
+    echo = f"Invalid key {OPENAI_KEY} ({OPENAI_KEY[3:31]})"
+    chat = respx.post(OPENAI)
+    respx.post(OPENROUTER).mock(return_value=httpx.Response(503, text=f"overloaded; Bearer {OPENROUTER_KEY}"))
+    messages = {"model": "openai/gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    responses = {"model": "openai/gpt-4o-mini", "input": "hi", "max_output_tokens": 20}
+    seen = []
+    for status in (400, 401):
+        chat.mock(return_value=httpx.Response(status, json={"error": {"message": echo}}))
+        for path, body in (("/v1/messages", messages), ("/v1/responses", responses)):
+            response = client.post(path, headers=bearer(payer["key"]), json=body)
+            assert response.status_code == (400 if status == 400 else 502), response.text
+            assert "[provider key]" in response.text
+            seen.append(response.text)
+    cut = openai_sse(["Hello"], done=False)
+    cut += f'data: {json.dumps({"error": {"message": echo}})}\n\n'.encode()
+    chat.mock(return_value=httpx.Response(200, content=cut))
+    for path, body, error in (("/v1/messages", messages, "event: error"), ("/v1/responses", responses, '"type":"error"')):
+        response = client.post(path, headers=bearer(payer["key"]), json={**body, "stream": True})
+        assert response.status_code == 200 and error in response.text and "[provider key]" in response.text
+        seen.append(response.text)
+    assert_no_piece("\n".join(seen), OPENAI_KEY, OPENROUTER_KEY)
+    assert_no_piece(log_lines.getvalue(), OPENAI_KEY, OPENROUTER_KEY)
+
+
+def test_both_error_shapes_are_a_last_gate(real_looking_keys):
+    """Whatever path builds a message, the OpenAI envelope and Anthropic's error body filter it on the way out."""
+    from gateway_common.errors import envelope
+    from gw_chat.messages_api import error_body
+
+    text = f"failed for {ANTHROPIC_KEY[2:30]} / Bearer {OPENAI_KEY}"
+    for body in (envelope(502, text), error_body(502, text)):
+        assert_no_piece(json.dumps(body), ANTHROPIC_KEY, OPENAI_KEY)
+        assert "[provider key]" in json.dumps(body)

@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway_common.errors import BadRequest
 from gateway_common.providers.base import Usage, message_text
+from gateway_common.redaction import redact
 
 from .streaming import Relay, sse_event
 
@@ -28,7 +29,8 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}
+    """Anthropic's error shape; like the envelope, the last gate before a client: no credential in the message."""
+    return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": redact(message)}}
 
 
 def _text_of(content: Any) -> str:

@@ -22,7 +22,7 @@ from gateway_common import catalog
 from gateway_common.auth import Caller, authenticate, require_scope
 from gateway_common.errors import GatewayError
 from gateway_common.providers.base import Usage, estimate_prompt_tokens
-from gateway_common.web import _validation_message, client_ip, count_endpoint_request
+from gateway_common.web import _validation_message, capture_rate_limit_headers, client_ip, count_endpoint_request
 
 from . import logic, messages_api, streaming
 from .schemas import AnthropicMessage, CountTokensRequest, CountTokensResponse, MessagesRequest
@@ -45,10 +45,12 @@ class AnthropicErrorsRoute(APIRoute):
                 if exc.headers:
                     request.state.rate_limit_headers = {**(getattr(request.state, "rate_limit_headers", None) or {}),
                                                         **exc.headers}
+                capture_rate_limit_headers(request, exc.headers)  # a refusal carries the window, as on every route
                 return _error(exc.status_code, exc.message, exc.headers)
             except RequestValidationError as exc:
                 return _error(400, _validation_message(exc))
             except StarletteHTTPException as exc:
+                capture_rate_limit_headers(request, getattr(exc, "headers", None))
                 return _error(exc.status_code, str(exc.detail))
 
         return handle

@@ -5,7 +5,9 @@ schema) and accumulates the text, the tool calls and the finish reason. When the
 (``logic.finish``) *before* it returns, so the last event a surface sends (the chat usage chunk, the Responses
 ``response.completed``, the Messages ``message_delta``) can carry the cost. Whatever way the stream stops (client
 gone, upstream broken) the relay's ``finally`` settles what was produced; a broken upstream leaves ``relay.error`` set
-for the surface to send its own error event. Every surface (chat, Responses, Messages) formats the same relay.
+for the surface to send its own error event. Every surface (chat, Responses, Messages) formats the same relay. A settle
+that fails once the answer has begun (DynamoDB outlasting botocore's retries) is logged and its hold left to the
+reservation sweep: the stream still ends with its last event.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import anyio
 from starlette.concurrency import run_in_threadpool
 
+from gateway_common import db
 from gateway_common.observability import logger
 from gateway_common.providers.base import StreamBroken, Usage, estimate_text_tokens
 from gateway_common.providers.routing import Target
@@ -115,8 +118,15 @@ class Relay:
         if self.usage is None:
             self.usage = self._estimate()
         response = self.completion() if status == "success" else None
-        self.cost = await run_in_threadpool(logic.finish, self.call, target=self.target, usage=self.usage, status=status,
-                                            http_status=http_status, response=response, assistant_text=self.content)
+        try:
+            self.cost = await run_in_threadpool(logic.finish, self.call, target=self.target, usage=self.usage,
+                                                status=status, http_status=http_status, response=response,
+                                                assistant_text=self.content)
+        except Exception as exc:  # noqa: BLE001 - the answer has begun: an exception here would cut it with no end
+            # DynamoDB outlasted botocore's retries (or a bug): the hold stays open and the reservation sweep releases
+            # it with an error usage record, so balance = ledger - usage still holds; the stream still ends cleanly
+            logger.exception("settle failed after the stream started; the sweep releases the hold",
+                             extra={"request_id": self.call.request_id, "transient": db.is_transient(exc)})
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         try:

@@ -68,6 +68,8 @@ def handle(event: dict[str, Any]) -> str:
         return "ignored"  # nothing to do, nothing to remember: no read, no marker
     obj = shapes.check(event)  # 400 before any read or write when the event cannot be used
     if billing.get(f"EVENT#{event_id}", "EVENT") is not None:
+        if kind.startswith("payment_intent."):
+            _topup_still_pending(obj, succeeded=kind == "payment_intent.succeeded")
         return "duplicate"
     if kind == "payment_intent.payment_failed":
         outcome = _payment_failed(event_id, obj)
@@ -101,6 +103,19 @@ def _topup_result(intent: dict[str, Any], outcome: str, *, succeeded: bool) -> s
     autotopup.record_result(str(user_id), int(crossing), succeeded=succeeded,
                             reason=str(error.get("message") or error.get("code") or ""))
     return outcome
+
+
+def _topup_still_pending(intent: dict[str, Any], *, succeeded: bool) -> None:
+    """A redelivered auto top-up result whose first delivery stored its effect (the failure's marker commits with it)
+    and then failed to record it on the rule (a 503): record it now, or the rule stays pending and never tops up
+    again. Only a read when it was recorded (the usual duplicate): ``record_result`` is conditional on the crossing."""
+    meta = intent.get("metadata") or {}
+    crossing, user_id = str(meta.get("auto_topup") or ""), meta.get("user_id")
+    if not crossing.isdigit() or not user_id:
+        return
+    user = users.get_user(str(user_id))
+    if user is not None and user.auto_topup is not None and user.auto_topup.pending == int(crossing):
+        _topup_result(intent, "recorded", succeeded=succeeded)
 
 
 APPLIED_OUTCOMES = frozenset({"credited", "refunded"})

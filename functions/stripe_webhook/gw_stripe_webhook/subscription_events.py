@@ -38,7 +38,11 @@ def on_subscription(event_id: str, created: int, sub: dict[str, Any]) -> str:
         logger.warning("subscription of no known user", extra={"subscription_id": sub["id"], "event_id": event_id})
         return "ignored_unknown_user"
     if not subscriptions.record(event_id=event_id, event_created=created, obj=sub, user_id=user_id):
-        return "stale"  # a newer state is stored already: this late delivery changes nothing
+        # the stored state is as new or newer: a late delivery, or Stripe's retry of one whose record committed and
+        # whose reconcile then failed (a 503). Reconciling from the stored state is idempotent, so the retry still
+        # applies the plan, and a truly late event changes nothing
+        outcome = subscriptions.reconcile(str(sub["id"]))
+        return "stale" if outcome == "unchanged" else outcome
     return subscriptions.reconcile(str(sub["id"]))
 
 

@@ -9,6 +9,9 @@ Tamper evidence (a hash chain per month partition). What it keeps true:
 - the partition's head item (``sk = "#head"``: last ``seq`` and ``entry_hash``) moves in the SAME transaction as the
   entry, conditional on the head it was chained to, so two writers can never both extend the chain from one entry
   (the loser re-reads the head and tries again, ``CHAIN_ATTEMPTS`` times, then 503);
+- the head's first write also fixes what the partition held before its chain began (``legacy_count``/``legacy_hash``,
+  normally nothing), and the first chained month is kept in one item (``#chain``/``#since``): so an entry without a
+  link (backdated before the chain, or in a later month with no head) is reported too, not taken for an old one;
 - so editing, deleting or inserting an entry directly in DynamoDB breaks a link that ``verify_partition`` reports.
 Every transaction holding an audit entry goes through ``transact``: it chains the entries and appends the head updates
 at the END of the caller's items, and strips their cancellation reasons, so callers decode reasons by position as before.
@@ -118,6 +121,7 @@ def transaction_put(**fields: Any) -> dict[str, Any]:
 
 GENESIS = "0" * 64
 HEAD_SK = "#head"
+SINCE_KEY = {"pk": "#chain", "sk": "#since"}  # the first chained month (no month partition sorts or reads as "#chain")
 CHAIN_ATTEMPTS = 25  # 8 concurrent writers of one month all get through on a loaded machine
 _CHAIN_FIELDS = ("seq", "prev_hash", "entry_hash")
 
@@ -145,26 +149,65 @@ def entry_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _read_head_item(pk: str) -> dict[str, Any] | None:
+    return db.table(AUDIT).get_item(Key={"pk": pk, "sk": HEAD_SK}, ConsistentRead=True).get("Item")
+
+
 def _read_head(pk: str) -> tuple[int, str]:
-    head = db.table(AUDIT).get_item(Key={"pk": pk, "sk": HEAD_SK}, ConsistentRead=True).get("Item")
+    head = _read_head_item(pk)
     return (int(head["seq"]), str(head["entry_hash"])) if head else (0, GENESIS)
+
+
+def _unchained(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item for item in entries if not all(name in item for name in _CHAIN_FIELDS)]
+
+
+def legacy_summary(entries: list[dict[str, Any]]) -> tuple[int, str]:
+    """(count, SHA-256 over each one's content hash, in ``sk`` order) of a partition's entries written before its
+    chain began: fixed in the head by the first chained entry, so none can be added, removed or edited later."""
+    digest = hashlib.sha256()
+    for item in entries:
+        digest.update(entry_hash(item).encode())
+    return len(entries), digest.hexdigest()
 
 
 def _head_update(pk: str, seen_seq: int, new_seq: int, new_hash: str, new_sk: str) -> dict[str, Any]:
     condition = "attribute_not_exists(sk)" if seen_seq == 0 else "#seq = :seen"
     values: dict[str, Any] = {":seq": new_seq, ":hash": new_hash, ":entry": new_sk}
+    expression = "SET #seq = :seq, entry_hash = :hash, entry_sk = :entry"
     if seen_seq:
         values[":seen"] = seen_seq
+    else:  # the chain's first link: whatever the partition held before it is fixed now
+        values[":legacy_count"], values[":legacy_hash"] = legacy_summary(_unchained(partition_entries(pk)))
+        expression += ", legacy_count = :legacy_count, legacy_hash = :legacy_hash"
     return {
         "Update": {
             "TableName": db.table_name(AUDIT),
             "Key": serialize_item({"pk": pk, "sk": HEAD_SK}),
-            "UpdateExpression": "SET #seq = :seq, entry_hash = :hash, entry_sk = :entry",
+            "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#seq": "seq"},
             "ExpressionAttributeValues": serialize_item(values),
         }
     }
+
+
+def _since_update(pk: str) -> dict[str, Any]:
+    """The first month with a chain, kept once (``if_not_exists``): from that month on, a partition that holds
+    entries has a head."""
+    return {
+        "Update": {
+            "TableName": db.table_name(AUDIT),
+            "Key": serialize_item(SINCE_KEY),
+            "UpdateExpression": "SET since = if_not_exists(since, :pk)",
+            "ExpressionAttributeValues": serialize_item({":pk": pk}),
+        }
+    }
+
+
+def _chained_since() -> str | None:
+    item = db.table(AUDIT).get_item(Key=SINCE_KEY, ConsistentRead=True).get("Item")
+    return str(item["since"]) if item else None
 
 
 def _is_entry(element: dict[str, Any], audit_table: str) -> bool:
@@ -196,6 +239,7 @@ def _chain(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, list
         out.append({"Put": {**element["Put"], "Item": serialize_item(item)}})
     last_sk = {e["pk"]: e["sk"] for e in entries}
     updates = [_head_update(pk, seen[pk], seq, digest, last_sk[pk]) for pk, (seq, digest) in heads.items()]
+    updates += [_since_update(pk) for pk in heads if seen[pk] == 0]
     return out + updates, len(updates), entries
 
 
@@ -233,14 +277,23 @@ def partition_entries(pk: str) -> Iterable[dict[str, Any]]:
 def verify_partition(pk: str) -> tuple[int, dict[str, Any] | None]:
     """(entries checked, the first broken link or None). Walks the chain in ``seq`` order: each entry's hash must
     match its content, its ``prev_hash`` the previous entry's hash, the ``seq`` numbers must have no gap or
-    repeat, and the head must name the last entry (a deleted last entry)."""
-    chained: list[dict[str, Any]] = []
-    for item in partition_entries(pk):
-        if all(name in item for name in _CHAIN_FIELDS):
-            chained.append(item)
-        elif chained:  # entries from before chaining existed come first in their month; none may follow a link
-            return len(chained), _broken(pk, item, "the entry carries no chain link (seq, prev_hash, entry_hash)")
-    chained.sort(key=lambda i: int(i["seq"]))
+    repeat, and the head must name the last entry (a deleted last entry). Entries without a link are only those the
+    head fixed when the chain began (``legacy_summary``); a month with entries and no head is only a month before
+    the first chained one."""
+    entries = list(partition_entries(pk))
+    unchained = _unchained(entries)
+    chained = sorted((item for item in entries if all(name in item for name in _CHAIN_FIELDS)), key=lambda i: int(i["seq"]))
+    head = _read_head_item(pk)
+    if head is None:
+        since = _chained_since()
+        if chained or (entries and since is not None and pk >= since):
+            return 0, _broken(pk, entries[0], "the month holds entries but no chain head (inserted, or the head deleted)")
+        return 0, None  # empty, or a month before the first chain: nothing links its entries
+    fixed = (int(head.get("legacy_count", 0)), str(head.get("legacy_hash") or legacy_summary([])[1]))
+    if legacy_summary(unchained) != fixed:
+        return 0, _broken(pk, unchained[0] if unchained else head,
+                          "entries without a chain link (seq, prev_hash, entry_hash) differ from those the head fixed "
+                          "when the chain began (inserted, edited or deleted)")
     previous_hash, expected_seq = GENESIS, 1
     for checked, item in enumerate(chained):
         if int(item["seq"]) != expected_seq:
@@ -251,7 +304,7 @@ def verify_partition(pk: str) -> tuple[int, dict[str, Any] | None]:
         if item["prev_hash"] != previous_hash:
             return checked, _broken(pk, item, "prev_hash does not match the previous entry's hash")
         previous_hash, expected_seq = item["entry_hash"], expected_seq + 1
-    head_seq, head_hash = _read_head(pk)
+    head_seq, head_hash = int(head["seq"]), str(head["entry_hash"])
     if (head_seq, head_hash) != (expected_seq - 1, previous_hash):
         last = chained[-1] if chained else {"pk": pk, "sk": HEAD_SK}
         return len(chained), _broken(pk, last, f"the head names entry {head_seq}, the chain ends at {expected_seq - 1}"

@@ -108,7 +108,7 @@ def stripe_price_id(plan: Plan) -> str | None:
     if not plan.is_paid:
         return None
     try:
-        return get_secret(plan.price_setting)
+        return get_secret(plan.price_setting, secret=False)  # a Price id: configuration, not a credential
     except Exception:  # noqa: BLE001 - an SSM parameter named but absent is "not configured", never a 500
         from .observability import logger
 

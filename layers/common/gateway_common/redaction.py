@@ -104,20 +104,34 @@ def redact_path(path: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter for loggers we do not format (uvicorn's access and error logs): the message and its string
-    arguments are redacted (the access line's path: ``GET /api/usage/[redacted]``)."""
+    """A logging filter for loggers we do not format (uvicorn's, Mangum's): the message, its string arguments and the
+    traceback are redacted (the access line's path: ``GET /api/usage/[redacted]``). A traceback is folded into the
+    message, redacted, and ``exc_info`` dropped: whatever formats the line (uvicorn's, Lambda's text or JSON one, which
+    reads the exception itself) then sees only the filtered text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if record.exc_info and record.exc_info[0] is not None:
+            trace = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.msg = f"{record.getMessage()}\n{redact(trace)}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
-def install_log_filters(names: tuple[str, ...] = ("uvicorn.access", "uvicorn.error", "uvicorn")) -> None:
-    """Put ``RedactingFilter`` on the web server's loggers (the local runner; in Lambda the chat function's uvicorn
-    runs with ``--no-access-log`` and API Gateway logs the resource template, not the path)."""
+# The loggers of the servers in front of our apps: uvicorn (local runner; the chat function in Lambda) and Mangum
+# (every other HTTP function). Starlette re-raises an unhandled exception after our handler answered, and these log it.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "mangum", "mangum.http", "mangum.lifespan")
+
+
+def install_log_filters(names: tuple[str, ...] = SERVER_LOGGERS) -> None:
+    """Put ``RedactingFilter`` on the web servers' loggers (a logger's filter sees only its own records: each is named).
+    Done by ``web.create_app`` for every function and by the local runner; in Lambda the chat function's uvicorn runs
+    with ``--no-access-log`` and API Gateway logs the resource template, not the path."""
     for name in names:
         target = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in target.filters):

@@ -15,7 +15,9 @@ from .redaction import register_secret
 SECRET_CACHE_SECONDS = 300
 
 
-def get_secret(name: str) -> str | None:
+def get_secret(name: str, *, secret: bool = True) -> str | None:
+    """``secret=False`` for settings kept beside the secrets that are not secret (a plan's Stripe Price id): they are
+    not added to what ``redaction`` masks, so log lines keep them."""
     direct = os.environ.get(name)
     if direct:
         return direct
@@ -36,6 +38,6 @@ def get_secret(name: str) -> str | None:
         return None
     if not value:
         return None
-    if not any(c.isspace() for c in str(value)):  # a key, not a PEM (public keys need no filtering)
+    if secret and not any(c.isspace() for c in str(value)):  # a key, not a PEM (public keys need no filtering)
         register_secret(str(value))
     return str(value)

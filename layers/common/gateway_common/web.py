@@ -22,6 +22,7 @@ from .auth import Caller, authenticate, require_admin, require_scope
 from .errors import GatewayError, envelope
 from . import observability
 from .observability import logger
+from .redaction import install_log_filters
 
 STARTED_AT = time.time()
 
@@ -165,6 +166,7 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
     app.add_exception_handler(BotoCoreError, _aws_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestContextMiddleware)
+    install_log_filters()  # Mangum and uvicorn log an unhandled exception's traceback themselves: filtered too
     return app
 
 
