@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,9 +22,11 @@ from .paths import ROOT
 
 
 class LocalContext:
-    """The few Lambda context attributes handlers and Powertools read."""
+    """The few Lambda context attributes handlers and Powertools read. The remaining time is real: it counts down from
+    the function's Timeout in template.yaml, as in Lambda, so a job bounded by it is bounded locally too."""
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, timeout_seconds: float = 29.0) -> None:
+        self.deadline = time.monotonic() + timeout_seconds
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
@@ -33,7 +36,12 @@ class LocalContext:
         self.log_stream_name = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(int((self.deadline - time.monotonic()) * 1000), 0)
+
+
+def timeout_of(function: template.FunctionDef) -> float:
+    globals_ = (template.load().get("Globals") or {}).get("Function") or {}
+    return float(function.properties.get("Timeout") or globals_.get("Timeout") or 3)
 
 
 def scheduled_functions() -> list[template.FunctionDef]:
@@ -48,9 +56,15 @@ def invoker(function: template.FunctionDef) -> Callable[[], Any]:
     sample = ROOT / "events" / f"{function.logical_id}.json"
     event = json.loads(sample.read_text()) if sample.exists() else {"source": "aws.events", "detail": {}}
 
+    timeout = timeout_of(function)
+
     def run() -> Any:
         handler = getattr(importlib.import_module(module_name), attr)
-        return handler(event, LocalContext(function.logical_id))
+        result = handler(event, LocalContext(function.logical_id, timeout))
+        if isinstance(result, dict) and "lag_seconds" in result:  # the rollup job: the lag figure its metric carries
+            logger.info("local job", extra={"job": function.logical_id, "lag_seconds": result["lag_seconds"],
+                                            "shard_lag": result.get("shard_lag")})
+        return result
 
     return run
 

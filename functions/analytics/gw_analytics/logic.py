@@ -201,10 +201,13 @@ def model_ranking(limit: int, offset: int) -> RankingResponse:
         target = current if day >= week_start.isoformat() else previous
         for model, totals in models.items():
             target.setdefault(model, rollups.Totals()).add(totals)
-    ranked = sorted((m for m, t in current.items() if t.total_tokens > 0), key=lambda m: (-current[m].total_tokens, m))
+    def billed(totals: rollups.Totals) -> int:  # sandbox (test key) tokens do not rank a model: they cost nothing
+        return totals.total_tokens - totals.sandbox_tokens
+
+    ranked = sorted((m for m, t in current.items() if billed(t) > 0), key=lambda m: (-billed(current[m]), m))
     views = []
     for rank, model in enumerate(ranked, start=1):
-        tokens, before = current[model].total_tokens, previous.get(model, rollups.Totals()).total_tokens
+        tokens, before = billed(current[model]), billed(previous.get(model, rollups.Totals()))
         if before == 0:
             percentage, direction = 100, "up"
         else:
@@ -214,7 +217,7 @@ def model_ranking(limit: int, offset: int) -> RankingResponse:
         views.append(RankedModel(
             rank=rank, model_name=model.split("/", 1)[-1], model_id=model, author=author,
             logo_url=logo_url(_author(model)), tokens=format_tokens(tokens), token_count=tokens,
-            requests=current[model].requests, trend_percentage=f"{percentage}%", trend_direction=direction,
+            requests=current[model].requests - current[model].sandbox_requests, trend_percentage=f"{percentage}%", trend_direction=direction,
         ))
     page = views[offset:offset + limit]
     return RankingResponse(data=page, count=len(page), total=len(views),

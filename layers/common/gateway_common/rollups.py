@@ -9,7 +9,19 @@ One item per (partition ``pk``, period ``sk``) with additive totals. Partitions:
   ``hour#YYYY-MM-DDTHH#<user id>`` (active users, kept 3 days by TTL).
 
 Every read is a Query on one partition with an ``sk`` range: no scans, and a date range is one round trip per partition.
-Costs are kept per currency (``cost_usd``, ``cost_eur``) because records carry their plan's currency.
+
+Money is kept per currency, never summed across currencies: ``cost_<currency>`` (``cost_usd``, ``cost_eur``) and
+``requests_<currency>`` (the requests whose cost is in that currency), because records carry their plan's currency and
+an average is only meaningful as one currency's cost over that currency's requests. No figure here converts.
+
+Corrections (``kind == "correction"``: a refund or re-price of an earlier request, see ``gateway_common.corrections``)
+add their cost delta and count in ``corrections``, never in ``requests``: the request was counted once, when it was made.
+
+Key versions: which rows a record adds to is versioned (``KEY_VERSION``). The rollup job stores the version with a batch
+in progress, so a batch begun under one version is finished with that version's rules even after a deploy changes them.
+- v1: sandbox records counted only in their user's and key's rows;
+- v2: every record counts in every view (global, model, provider, plan included), so all views agree; the sandbox's
+  share is kept apart (``sandbox_requests``, ``sandbox_tokens``) for the views that leave it out (the public ranking).
 """
 
 from __future__ import annotations
@@ -25,7 +37,9 @@ from . import db
 
 ROLLUPS = "RollupsTable"
 HOUR_ROW_TTL = 3 * 86400
-COUNT_FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "estimated")
+COUNT_FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "estimated",
+                "corrections", "sandbox_requests", "sandbox_tokens")
+KEY_VERSION = 2
 
 
 @dataclass
@@ -39,16 +53,34 @@ class Totals:
     total_tokens: int = 0
     latency_ms: int = 0
     estimated: int = 0
+    corrections: int = 0
+    sandbox_requests: int = 0  # of ``requests``, those answered by the sandbox (test/dev keys): never charged
+    sandbox_tokens: int = 0  # of ``total_tokens``, the sandbox's
     cost: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount
+    count: dict[str, int] = field(default_factory=dict)  # currency -> requests whose cost is in that currency
 
     def add(self, other: Totals) -> None:
         for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for currency, amount in other.cost.items():
             self.cost[currency] = self.cost.get(currency, Decimal("0")) + amount
+        for currency, number in other.count.items():
+            self.count[currency] = self.count.get(currency, 0) + number
 
     def cost_in(self, currency: str) -> Decimal:
         return self.cost.get(currency.lower(), Decimal("0"))
+
+    def requests_in(self, currency: str) -> int:
+        return self.count.get(currency.lower(), 0)
+
+    def average_in(self, currency: str) -> Decimal:
+        """Average cost of a request in ``currency``: that currency's cost over that currency's requests."""
+        n = self.requests_in(currency)
+        return (self.cost_in(currency) / n).quantize(Decimal("0.000001")) if n else Decimal("0")
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted(set(self.cost) | set(self.count))
 
     @property
     def avg_latency_ms(self) -> int:
@@ -58,15 +90,25 @@ class Totals:
     def of_record(cls, image: dict[str, Any]) -> Totals:
         """Totals of one usage record (a UsageTable item, plain Python values)."""
         currency = str(image.get("currency") or "usd").lower()
+        cost = {currency: Decimal(str(image.get("cost") or "0"))}
+        tokens = {
+            "prompt_tokens": int(image.get("prompt_tokens") or 0),
+            "completion_tokens": int(image.get("completion_tokens") or 0),
+            "total_tokens": int(image.get("total_tokens") or 0),
+        }
+        if image.get("kind") == "correction":
+            return cls(corrections=1, cost=cost, **tokens)
+        sandbox = bool(image.get("sandbox"))
         return cls(
             requests=1,
+            sandbox_requests=int(sandbox),
+            sandbox_tokens=tokens["total_tokens"] if sandbox else 0,
             errors=0 if image.get("status", "success") == "success" else 1,
-            prompt_tokens=int(image.get("prompt_tokens") or 0),
-            completion_tokens=int(image.get("completion_tokens") or 0),
-            total_tokens=int(image.get("total_tokens") or 0),
             latency_ms=int(image.get("latency_ms") or 0),
             estimated=1 if image.get("estimated") else 0,
-            cost={currency: Decimal(str(image.get("cost") or "0"))},
+            cost=cost,
+            count={currency: 1},
+            **tokens,
         )
 
     @classmethod
@@ -75,11 +117,28 @@ class Totals:
         return cls(
             **{name: int(item.get(name, 0)) for name in COUNT_FIELDS},
             cost={k.removeprefix("cost_"): Decimal(item[k]) for k in item if k.startswith("cost_")},
+            count={k.removeprefix("requests_"): int(item[k]) for k in item if k.startswith("requests_")},
         )
 
 
-def row_keys(image: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every rollup row one usage record adds to. Sandbox records count only for their own user and key."""
+def row_keys(image: dict[str, Any], version: int = KEY_VERSION) -> list[tuple[str, str]]:
+    """Every rollup row one usage record adds to, under the rules of key ``version``."""
+    if version not in KEY_RULES:
+        raise ValueError(f"unknown rollup key version {version} (known: {sorted(KEY_RULES)})")
+    return KEY_RULES[version](image)
+
+
+def _rows_v2(image: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every view counts every record (sandbox ones too, at their cost of 0)."""
+    return _rows(image, with_global=True)
+
+
+def _rows_v1(image: dict[str, Any]) -> list[tuple[str, str]]:
+    """Sandbox records count only for their own user and key (kept to finish batches begun under v1)."""
+    return _rows(image, with_global=not image.get("sandbox"))
+
+
+def _rows(image: dict[str, Any], *, with_global: bool) -> list[tuple[str, str]]:
     day = str(image.get("day") or image["created_at"][:10])
     month = str(image.get("month") or day[:7])
     hour = str(image["created_at"][:13])
@@ -92,7 +151,7 @@ def row_keys(image: dict[str, Any]) -> list[tuple[str, str]]:
         (f"{user}|plan", f"day#{day}#{plan}"),
         (key, f"day#{day}"), (key, f"month#{month}"), (f"{key}|provider", f"day#{day}#{provider}"),
     ]
-    if image.get("sandbox"):
+    if not with_global:
         return rows
     mscope, pscope = f"model#{model}", f"provider#{provider}"
     rows += [
@@ -107,12 +166,15 @@ def row_keys(image: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def aggregate(images: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Totals]:
+KEY_RULES = {1: _rows_v1, 2: _rows_v2}
+
+
+def aggregate(images: Iterable[dict[str, Any]], version: int = KEY_VERSION) -> dict[tuple[str, str], Totals]:
     """In-memory aggregation: many records become one Totals per rollup row."""
     rows: dict[tuple[str, str], Totals] = {}
     for image in images:
         totals = Totals.of_record(image)
-        for row in row_keys(image):
+        for row in row_keys(image, version):
             existing = rows.get(row)
             if existing is None:
                 rows[row] = Totals()
@@ -136,6 +198,10 @@ def update_item(pk: str, sk: str, totals: Totals, *, now_iso: str, expires_at: i
         names[f"#c{i}"] = f"cost_{currency}"
         values[f":c{i}"] = {"N": str(amount)}
         adds.append(f"#c{i} :c{i}")
+    for i, (currency, number) in enumerate(sorted(totals.count.items())):
+        names[f"#r{i}"] = f"requests_{currency}"
+        values[f":r{i}"] = {"N": str(number)}
+        adds.append(f"#r{i} :r{i}")
     sets = ["updated_at = :now"]
     values[":now"] = {"S": now_iso}
     if expires_at is not None:
