@@ -83,6 +83,7 @@ def test_activity_stats_from_rollups(client, demo):
     stats = client.get("/activity/stats", headers=bearer(demo["live"]["key"])).json()["statistics"]
     assert stats["total_requests"] == 4 and stats["total_tokens"] == 130 and stats["total_cost"] == 1.75
     assert stats["by_model"] == {"openai/gpt-4o-mini": 3, "anthropic/claude": 1}
+    assert stats["cost_by_currency"] == {"usd": 1.75}
     assert [d["requests"] for d in stats["by_day"]] == [1, 3] and stats["average_tokens_per_request"] == 32.5
     monthly = client.get("/activity/stats?group_by=month", headers=bearer(demo["live"]["key"])).json()["statistics"]
     assert sum(d["requests"] for d in monthly["by_day"]) == 4 and all(len(d["date"]) == 7 for d in monthly["by_day"])
@@ -130,16 +131,40 @@ def test_transaction_analytics(client, demo):
     assert_error(client.get("/admin/transaction-analytics", headers=bearer(demo["live"]["key"])), 403, "admin")
     a = client.get("/admin/transaction-analytics", headers=admin).json()["analytics"]
     assert a["total_transactions"] == 4 and a["total_revenue"] == 1.25 and a["currency"] == "usd"
-    assert a["by_model"]["openai/gpt-4"] == {"count": 2, "revenue": 1.0, "credits": 60}
+    assert a["currency_transactions"] == 3 and a["average_transaction_value"] == round(1.25 / 3, 6)  # USD over USD
+    assert a["by_currency"] == {
+        "usd": {"transactions": 3, "revenue": 1.25, "average_transaction_value": round(1.25 / 3, 6)},
+        "eur": {"transactions": 1, "revenue": 1.0, "average_transaction_value": 1.0},
+    }
+    assert a["by_model"]["openai/gpt-4"] == {
+        "count": 2, "revenue": 1.0, "credits": 60,
+        "by_currency": {"usd": {"transactions": 2, "revenue": 1.0, "average_transaction_value": 0.5}}}
     assert a["by_provider"]["openrouter"]["count"] == 2
     assert a["by_user_tier"]["pro"]["revenue"] == 1.0 and a["by_user_tier"]["free"]["count"] == 1
-    assert a["by_user_tier"]["license_pro"] == {"count": 1, "revenue": 0.0, "credits": 30}
+    license_pro = a["by_user_tier"]["license_pro"]  # EUR spend on a license plan is shown, in EUR, in the USD view
+    assert license_pro["count"] == 1 and license_pro["revenue"] == 0.0
+    assert license_pro["by_currency"] == {"eur": {"transactions": 1, "revenue": 1.0, "average_transaction_value": 1.0}}
     assert a["time_series"][0]["transactions"] == 4
+    assert a["time_series"][0]["revenue_by_currency"] == {"eur": 1.0, "usd": 1.25}
     eur = client.get("/admin/transaction-analytics?currency=eur", headers=admin).json()["analytics"]
-    assert eur["total_revenue"] == 1.0
+    assert eur["total_revenue"] == 1.0 and eur["average_transaction_value"] == 1.0 and eur["currency_transactions"] == 1
     by_user = client.get("/admin/transaction-analytics?user_id=u2", headers=admin).json()["analytics"]
     assert by_user["total_transactions"] == 1 and list(by_user["by_model"]) == ["anthropic/claude"]
     by_model = client.get("/admin/transaction-analytics?model=openai/gpt-4", headers=admin).json()["analytics"]
     assert by_model["total_transactions"] == 2 and list(by_model["by_provider"]) == ["openrouter"]
     assert_error(client.get("/admin/transaction-analytics?user_id=u1&model=x", headers=admin), 400, "one of")
     assert_error(client.get("/admin/transaction-analytics?start_date=2025-13-01", headers=admin), 400, "start_date")
+
+
+def test_sandbox_calls_count_in_the_global_view_as_in_the_users(client, demo):
+    """Issue 16: the unfiltered view showed 0 transactions where the user's showed 11 (sandbox records were dropped
+    from the global rows). Every view counts the same records; the public ranking leaves the sandbox's tokens out."""
+    write_records([usage_record("u1", "k1", model="openai/gpt-4", provider="sandbox", sandbox=True, cost="0",
+                                currency="usd") for _ in range(11)])
+    RollupJob().run()
+    admin = bearer(demo["admin"]["key"])
+    everyone = client.get("/admin/transaction-analytics", headers=admin).json()["analytics"]
+    one_user = client.get("/admin/transaction-analytics?user_id=u1", headers=admin).json()["analytics"]
+    assert everyone["total_transactions"] == one_user["total_transactions"] == 11
+    assert everyone["sandbox_transactions"] == 11 and everyone["by_provider"]["sandbox"]["count"] == 11
+    assert client.get("/ranking/models").json()["data"] == []

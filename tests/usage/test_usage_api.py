@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway_common import auth
+from gateway_common import auth, timeutil
 from gw_rollup.job import RollupJob
 from tests.helpers import admit_ai, ai_counts, assert_error, bearer
 from tests.usage.factory import key_id_of, usage_record, write_records
@@ -115,6 +115,28 @@ def test_history_reads_rollups_and_recent_records(client, demo):
     assert only_openai["daily_usage"][day]["total_requests"] == 3
     assert {r["provider"] for r in only_openai["recent_requests"]} == {"openai"}
     assert Decimal(str(only_openai["summary"]["total_cost"])) == Decimal("0.003")
+
+
+def test_history_says_which_requests_its_summary_counts_yet(client, demo):
+    """The summary comes from rollups, the recent list from the records: during the rollup lag they differ. The
+    response says by how much (rollup_lag_seconds, complete_until) and marks the requests not counted yet."""
+    key_id, user_id = key_id_of(PRO), demo["license_pro"]["user_id"]
+    before = client.get("/api/usage/history?days=7", headers=PRO_HEADERS).json()["summary"]
+    assert before["complete_until"] is None and before["rollup_lag_seconds"] is None  # the job never ran
+    write_records([usage_record(user_id, key_id) for _ in range(3)])
+    timeutil.shift_clock(10)
+    RollupJob().run()
+    timeutil.shift_clock(5)
+    write_records([usage_record(user_id, key_id) for _ in range(2)])
+    timeutil.shift_clock(1)
+    body = client.get("/api/usage/history?days=7", headers=PRO_HEADERS).json()
+    assert body["summary"]["total_requests"] == 3 and 6 <= body["summary"]["rollup_lag_seconds"] < 7
+    assert [r["in_summary"] for r in body["recent_requests"]] == [False, False, True, True, True]
+    assert sum(r["in_summary"] for r in body["recent_requests"]) == body["summary"]["total_requests"]
+    timeutil.shift_clock(10)
+    RollupJob().run()
+    after = client.get("/api/usage/history?days=7", headers=PRO_HEADERS).json()
+    assert after["summary"]["total_requests"] == 5 and all(r["in_summary"] for r in after["recent_requests"])
 
 
 @pytest.mark.parametrize("days", ["0", "91", "abc"])

@@ -21,6 +21,7 @@ from .schemas import (
     ActivityHistoryResponse,
     ActivityStatistics,
     CountRevenue,
+    CurrencyFigures,
     DatabaseStatus,
     LogActivityResponse,
     MonitorResponse,
@@ -157,9 +158,11 @@ def activity_stats(caller: Caller, start_date: str | None, end_date: str | None,
         total_tokens=total.total_tokens,
         total_cost=total.cost_in(currency),
         currency=currency,
+        cost_by_currency=dict(sorted(total.cost.items())),
         average_tokens_per_request=round(total.total_tokens / total.requests, 2) if total.requests else 0.0,
         by_model=dict(sorted(by_model.items(), key=lambda kv: (-kv[1], kv[0]))),
-        by_day=[PeriodStats(date=k, requests=t.requests, tokens=t.total_tokens, cost=t.cost_in(currency))
+        by_day=[PeriodStats(date=k, requests=t.requests, tokens=t.total_tokens, cost=t.cost_in(currency),
+                            cost_by_currency=dict(sorted(t.cost.items())))
                 for k, t in sorted(grouped.items())],
         group_by=group_by,
         start_date=iso(start),
@@ -217,7 +220,8 @@ def model_ranking(limit: int, offset: int) -> RankingResponse:
         views.append(RankedModel(
             rank=rank, model_name=model.split("/", 1)[-1], model_id=model, author=author,
             logo_url=logo_url(_author(model)), tokens=format_tokens(tokens), token_count=tokens,
-            requests=current[model].requests - current[model].sandbox_requests, trend_percentage=f"{percentage}%", trend_direction=direction,
+            requests=current[model].requests - current[model].sandbox_requests, trend_percentage=f"{percentage}%",
+            trend_direction=direction,
         ))
     page = views[offset:offset + limit]
     return RankingResponse(data=page, count=len(page), total=len(views),
@@ -263,6 +267,16 @@ def _tier(plan_id: str) -> str:
         return f"plan_{plan_id}"
 
 
+def _by_currency(totals: rollups.Totals) -> dict[str, CurrencyFigures]:
+    return {c: CurrencyFigures(transactions=totals.requests_in(c), revenue=totals.cost_in(c),
+                               average_transaction_value=totals.average_in(c)) for c in totals.currencies}
+
+
+def _count_revenue(totals: rollups.Totals, currency: str) -> CountRevenue:
+    return CountRevenue(count=totals.requests, revenue=totals.cost_in(currency), credits=totals.total_tokens,
+                        by_currency=_by_currency(totals))
+
+
 def transaction_analytics(start_date: str | None, end_date: str | None, user_id: str | None, model: str | None,
                           provider: str | None, currency: str) -> TransactionAnalytics:
     filters = {k: v for k, v in (("user_id", user_id), ("model", model), ("provider", provider)) if v}
@@ -287,21 +301,24 @@ def transaction_analytics(start_date: str | None, end_date: str | None, user_id:
         for per_value in breakdown.values():
             for key, totals in per_value.items():
                 acc.setdefault(rename(key), rollups.Totals()).add(totals)
-        return {k: CountRevenue(count=t.requests, revenue=t.cost_in(currency), credits=t.total_tokens)
-                for k, t in sorted(acc.items(), key=lambda kv: (-kv[1].requests, kv[0]))}
+        return {k: _count_revenue(t, currency) for k, t in sorted(acc.items(), key=lambda kv: (-kv[1].requests, kv[0]))}
 
-    whole = {value: CountRevenue(count=total.requests, revenue=total.cost_in(currency), credits=total.total_tokens)}
-    revenue = total.cost_in(currency)
+    whole = {value: _count_revenue(total, currency)}
     return TransactionAnalytics(
         total_transactions=total.requests,
-        total_revenue=revenue,
+        total_revenue=total.cost_in(currency),
         total_credits_used=total.total_tokens,
-        average_transaction_value=(revenue / total.requests).quantize(Decimal("0.000001")) if total.requests else Decimal("0"),
+        average_transaction_value=total.average_in(currency),
         currency=currency,
+        currency_transactions=total.requests_in(currency),
+        by_currency=_by_currency(total),
+        sandbox_transactions=total.sandbox_requests,
+        corrections=total.corrections,
         by_model=whole if name == "model" else summed(models),
         by_provider=whole if name == "provider" else summed(providers),
         by_user_tier=summed(tiers, _tier),
-        time_series=[TimePoint(date=d, transactions=t.requests, revenue=t.cost_in(currency)) for d, t in sorted(days.items())],
+        time_series=[TimePoint(date=d, transactions=t.requests, revenue=t.cost_in(currency),
+                               revenue_by_currency=dict(sorted(t.cost.items()))) for d, t in sorted(days.items())],
         start_date=iso(start),
         end_date=iso(end),
     )

@@ -80,14 +80,17 @@ class PeriodStats(BaseModel):
     date: str = Field(description="the period: YYYY-MM-DD (day, or the Monday of a week) or YYYY-MM (month)")
     requests: int
     tokens: int
-    cost: Money
+    cost: Money = Field(description="in `currency` only")
+    cost_by_currency: dict[str, Money] = Field(default_factory=dict)
 
 
 class ActivityStatistics(BaseModel):
     total_requests: int
     total_tokens: int
-    total_cost: Money
+    total_cost: Money = Field(description="in `currency` (the account's) only; every currency in cost_by_currency")
     currency: str
+    cost_by_currency: dict[str, Money] = Field(
+        default_factory=dict, description="e.g. a license key's EUR spend beside the account's USD spend, never summed")
     average_tokens_per_request: float
     by_model: dict[str, int] = Field(description="requests per model")
     by_day: list[PeriodStats]
@@ -147,24 +150,39 @@ class MonitorResponse(BaseModel):
     timestamp: str
 
 
-class CountRevenue(BaseModel):
-    count: int
+class CurrencyFigures(BaseModel):
+    """One currency's figures: never mixed with another's (no conversion anywhere in these figures)."""
+
+    transactions: int = Field(description="requests whose cost is in this currency")
     revenue: Money
+    average_transaction_value: Money = Field(description="revenue / transactions, both in this currency")
+
+
+class CountRevenue(BaseModel):
+    count: int = Field(description="requests, every currency")
+    revenue: Money = Field(description="revenue in the selected currency only")
     credits: int | None = None
+    by_currency: dict[str, CurrencyFigures] = Field(default_factory=dict)
 
 
 class TimePoint(BaseModel):
     date: str
     transactions: int
-    revenue: Money
+    revenue: Money = Field(description="revenue in the selected currency only")
+    revenue_by_currency: dict[str, Money] = Field(default_factory=dict)
 
 
 class TransactionAnalytics(BaseModel):
-    total_transactions: int
-    total_revenue: Money
+    total_transactions: int = Field(description="requests, every currency (sandbox ones included, at cost 0)")
+    total_revenue: Money = Field(description="revenue in the selected currency only")
     total_credits_used: int = Field(description="tokens metered")
-    average_transaction_value: Money
+    average_transaction_value: Money = Field(
+        description="the selected currency's revenue over the selected currency's transactions")
     currency: str
+    currency_transactions: int = Field(description="transactions whose cost is in the selected currency")
+    by_currency: dict[str, CurrencyFigures] = Field(description="every currency's figures, each on its own")
+    sandbox_transactions: int = Field(description="of total_transactions, answered by the sandbox (never charged)")
+    corrections: int = Field(description="admin corrections (refunds, re-prices) whose amounts are in the revenue")
     by_model: dict[str, CountRevenue]
     by_provider: dict[str, CountRevenue]
     by_user_tier: dict[str, CountRevenue]

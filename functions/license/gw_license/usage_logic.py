@@ -266,10 +266,11 @@ def history(caller: Caller, days: int, provider: str | None) -> UsageHistoryResp
     start = now - timedelta(days=days)
     first_day, last_day = (now - timedelta(days=days - 1)).strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d")
     scope, currency = f"key#{caller.key.key_id}", caller.plan.currency
-    totals_by_day, providers_by_day, recent = run_parallel([
+    totals_by_day, providers_by_day, recent, cut_off = run_parallel([
         lambda: rollups.days(scope, first_day, last_day),
         lambda: rollups.breakdown(scope, "provider", first_day, last_day),
         lambda: usage.recent_for_key(caller.key.key_id, limit=RECENT_REQUESTS * (5 if provider else 1), since=iso(start)),
+        rollups.complete_until,
     ])
     daily: dict[str, DayUsage] = {}
     for day in sorted(set(totals_by_day) | set(providers_by_day)):
@@ -296,6 +297,7 @@ def history(caller: Caller, days: int, provider: str | None) -> UsageHistoryResp
             tokens_used=int(r.get("total_tokens", 0)), cost=Decimal(str(r.get("cost", "0"))),
             response_time_ms=int(r.get("latency_ms", 0)), status=str(r.get("status", "success")),
             created_at=str(r.get("created_at", "")), ip_address=r.get("ip_address"),
+            in_summary=cut_off is not None and rollups.settled_before(r, cut_off),
         )
         for r in recent
         if provider is None or r.get("provider") == provider
@@ -314,5 +316,7 @@ def history(caller: Caller, days: int, provider: str | None) -> UsageHistoryResp
             currency=currency,
             days_with_usage=sum(1 for d in daily.values() if d.total_requests),
             avg_requests_per_day=round(total_requests / days, 2),
+            complete_until=iso(cut_off) if cut_off else None,
+            rollup_lag_seconds=round(max((now - cut_off).total_seconds(), 0.0), 3) if cut_off else None,
         ),
     )

@@ -112,6 +112,8 @@ class RecentRequest(BaseModel):
     status: str
     created_at: str
     ip_address: str | None
+    in_summary: bool = Field(description="whether the summary and daily_usage count it yet (they come from rollups, "
+                                         "which trail the records by rollup_lag_seconds)")
 
 
 class HistorySummary(BaseModel):
@@ -121,6 +123,9 @@ class HistorySummary(BaseModel):
     currency: str
     days_with_usage: int
     avg_requests_per_day: float
+    complete_until: str | None = Field(description="the summary and daily_usage count every request settled before "
+                                                   "this time (null: the rollup job has not run yet)")
+    rollup_lag_seconds: float | None = Field(description="how far the summary trails the recent requests")
 
 
 class UsageHistoryResponse(BaseModel):

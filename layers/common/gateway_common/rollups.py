@@ -28,14 +28,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from . import db
+from .timeutil import parse_iso
 
 ROLLUPS = "RollupsTable"
+JOB_STATUS = ("StreamCheckpointsTable", "job#rollup")  # the rollup job's status item (see gw_rollup.job)
 HOUR_ROW_TTL = 3 * 86400
 COUNT_FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms", "estimated",
                 "corrections", "sandbox_requests", "sandbox_tokens")
@@ -252,3 +255,19 @@ def active_users(first_hour: str, last_hour: str) -> set[str]:
     """Users with a request in [first_hour, last_hour] (``YYYY-MM-DDTHH``)."""
     items = query("global|user", f"hour#{first_hour}#", f"hour#{last_hour}#\uffff")
     return {item["sk"].split("#", 2)[2] for item in items}
+
+
+def complete_until() -> datetime | None:
+    """The rollups count every record settled before this time (the rollup job's last run; None before its first)."""
+    table, key = JOB_STATUS
+    item = db.table(table).get_item(Key={"shard_id": key}).get("Item") or {}
+    value = item.get("complete_until")
+    return parse_iso(str(value)) if value else None
+
+
+def settled_before(record: dict[str, Any], cut_off: datetime) -> bool:
+    """Whether a usage record was written before ``cut_off``: it is written when its request settles, which is
+    ``created_at`` (the request's start, to the second) plus its latency; a second of margin keeps the answer "no"
+    when it cannot be told."""
+    started = parse_iso(str(record.get("created_at") or "9999-12-31T00:00:00Z"))
+    return started + timedelta(milliseconds=int(record.get("latency_ms") or 0), seconds=1) < cut_off
