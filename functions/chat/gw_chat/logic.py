@@ -147,6 +147,7 @@ def finish(
     http_status: int,
     response: dict[str, Any] | None = None,
     assistant_text: str | None = None,
+    failure: routing.Failure | None = None,
 ) -> Decimal:
     """Settle the call exactly once (cost 0 when it failed or for sandbox keys); returns the cost charged."""
     currency = call.reservation.currency
@@ -159,7 +160,10 @@ def finish(
                                   cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens)
     record = UsageRecord(
         user_id=call.caller.user_id, request_id=call.request_id, key_id=call.caller.key.key_id, plan_id=call.caller.plan.id,
-        endpoint=call.endpoint, model=call.model, provider=target.provider if target else "none",
+        endpoint=call.endpoint, model=call.model,
+        provider=target.provider if target else failure.provider if failure else "none",
+        providers_tried=list(failure.providers_tried) if failure else [],
+        error_class=failure.last_error_class if failure else None,
         route=target_route(target), prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens, cost=cost, provider_cost=usage.provider_cost, currency=currency,
         latency_ms=int((time.monotonic() - call.started) * 1000), status=status, http_status=http_status,  # type: ignore[arg-type]
@@ -204,7 +208,10 @@ async def _settle_on_failure(call: Call, upstream: Awaitable[T]) -> T:
         return await upstream
     except Exception as exc:
         status = exc.status_code if isinstance(exc, GatewayError) else 500
-        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=status)
+        await run_in_threadpool(finish, call, target=None, usage=Usage(), status="error", http_status=status,
+                                failure=routing.failure_of(exc))
+        if isinstance(exc, GatewayError):  # the id of the usage record, on the error too (a 502 is metered)
+            exc.headers = {**exc.headers, "X-Gateway-Request-Id": call.request_id}
         raise
 
 

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway_common import db
 from gateway_common.observability import logger
+from gateway_common.providers import routing
 from gateway_common.providers.base import StreamBroken, Usage, estimate_text_tokens
 from gateway_common.providers.routing import Target
 
@@ -118,10 +119,12 @@ class Relay:
         if self.usage is None:
             self.usage = self._estimate()
         response = self.completion() if status == "success" else None
+        # A broken upstream is a failed call attributed to the provider that broke (usage history, analytics).
+        failure = routing.Failure((self.target.provider,), "stream_broken") if http_status == 502 else None
         try:
             self.cost = await run_in_threadpool(logic.finish, self.call, target=self.target, usage=self.usage,
                                                 status=status, http_status=http_status, response=response,
-                                                assistant_text=self.content)
+                                                assistant_text=self.content, failure=failure)
         except Exception as exc:  # noqa: BLE001 - the answer has begun: an exception here would cut it with no end
             # DynamoDB outlasted botocore's retries (or a bug): the hold stays open and the reservation sweep releases
             # it with an error usage record, so balance = ledger - usage still holds; the stream still ends cleanly

@@ -1,7 +1,9 @@
 """Usage records (UsageTable, the table with the stream): one record per metered request.
 
 Key: ``user_id`` + ``sk`` = ``<created_at ISO>#<request_id>``; index ``by-key`` (key_id, sk). The proxy writes a record
-in the same transaction that settles the request's cost; the rollup job reads the table's stream; history endpoints
+in the same transaction that settles the request's cost; records are never edited: a refund or re-price is a new record
+(``kind="correction"``, ``corrects`` = the original request id, ``cost`` = the signed change; see corrections.py);
+the rollup job reads the table's stream; history endpoints
 query by user or key (never scan).
 """
 
@@ -43,6 +45,11 @@ class UsageRecord(BaseModel):
     stream: bool = False
     ip_address: str | None = None
     created_at: str  # ISO 8601, UTC, "Z"
+    providers_tried: list[str] = Field(default_factory=list, description="a failed call's providers, in order tried")
+    error_class: str | None = Field(None, description="why the last provider failed: rate_limited, server_error, …")
+    kind: Literal["request", "correction"] = "request"
+    corrects: str | None = Field(None, description="a correction's original request id")
+    reason: str | None = Field(None, description="a correction's reason, as the admin gave it")
 
     @property
     def sk(self) -> str:

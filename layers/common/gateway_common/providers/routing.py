@@ -103,7 +103,51 @@ async def _backoff(attempt: int) -> None:
         await asyncio.sleep(delay)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What a failed call tried, for its usage record: the providers in the order tried, and the last one's error."""
+
+    providers_tried: tuple[str, ...]
+    last_error_class: str | None
+
+    @property
+    def provider(self) -> str:
+        return self.providers_tried[-1] if self.providers_tried else "none"
+
+
+def error_class(error: ProviderError) -> str:
+    """A provider error in one word: rate_limited, auth, bad_request, not_found, server_error, timeout, unreachable."""
+    status = error.status
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "auth"
+    if status in (400, 413, 422):
+        return "bad_request"
+    if status in (404, 408):
+        return "not_found" if status == 404 else "timeout"
+    if status is not None and status >= 500:
+        return "server_error"
+    return "timeout" if "timed out" in error.message else "unreachable"
+
+
+def _attributed(error: GatewayError, errors: list[ProviderError]) -> GatewayError:
+    """The error carries what was tried (``failure_of`` reads it back), so the settle can record it."""
+    tried = tuple(dict.fromkeys(e.provider for e in errors))
+    error.upstream_failure = Failure(tried, error_class(errors[-1]) if errors else None)  # type: ignore[attr-defined]
+    return error
+
+
+def failure_of(exc: BaseException) -> Failure | None:
+    failure = getattr(exc, "upstream_failure", None)
+    return failure if isinstance(failure, Failure) else None
+
+
 def _final_error(model: str, errors: list[ProviderError]) -> GatewayError:
+    return _attributed(_final_error_of(model, errors), errors)
+
+
+def _final_error_of(model: str, errors: list[ProviderError]) -> GatewayError:
     summary = "; ".join(e.describe() for e in errors[-4:]) or "no route answered"
     if errors and all(e.status == 429 for e in errors):
         hints = [e.retry_after for e in errors if e.retry_after is not None]
@@ -167,7 +211,7 @@ async def _attempts(targets: list[Target], model: str, call: Any) -> Any:
                                extra={"provider": exc.provider, "status": exc.status, "retryable": exc.retryable})
                 bad = _client_error(exc)
                 if bad is not None:
-                    raise bad from None
+                    raise _attributed(bad, errors) from None
                 if not exc.retryable:
                     break  # e.g. 401/403: this route's credentials are refused; try the next route
                 if exc.retry_after is not None and exc.retry_after > _backoff_delay(attempt):
