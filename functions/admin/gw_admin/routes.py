@@ -7,8 +7,15 @@ from fastapi import APIRouter, Header, Request
 from gateway_common.auth import Caller
 from gateway_common.web import authorized, request_meta
 
-from . import logic
-from .schemas import AddCreditsRequest, AddCreditsResponse, CreateUserRequest, CreateUserResponse
+from . import corrections, logic
+from .schemas import (
+    AddCreditsRequest,
+    AddCreditsResponse,
+    CreateUserRequest,
+    CreateUserResponse,
+    UsageCorrectionRequest,
+    UsageCorrectionResponse,
+)
 
 router = APIRouter(tags=["admin"])
 
@@ -53,3 +60,24 @@ def add_credits(
     )
     message = "Credits added successfully" if result.applied else "Already applied for this Idempotency-Key"
     return AddCreditsResponse(message=message, new_balance=result.balance, applied=result.applied)
+
+
+@router.post("/admin/usage/corrections", response_model=UsageCorrectionResponse,
+             summary="Refund or re-price a metered request (admin): a new usage record, audited")
+def correct_usage(
+    body: UsageCorrectionRequest,
+    request: Request,
+    caller: Caller = authorized("admin", admin=True),
+    idempotency_key: str | None = Header(
+        None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="Retries with the same key correct once"
+    ),
+) -> UsageCorrectionResponse:
+    result = corrections.correct(
+        caller, user_id=body.user_id, request_id=body.request_id, kind=body.kind,
+        amount=body.new_cost if body.kind == "reprice" else body.amount, reason=body.reason,
+        correction_id=f"corr_{idempotency_key}" if idempotency_key else None, meta=request_meta(request),
+    )
+    return UsageCorrectionResponse(
+        applied=result.applied, correction_id=result.correction_id, request_id=result.request_id,
+        cost_change=result.cost_change, net_cost=result.net_cost, currency=result.currency,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from gateway_common.money import Money
 from gateway_common.schemas import StrictBody
@@ -58,3 +58,33 @@ class AddCreditsResponse(BaseModel):
     applied: bool = Field(description="False when this Idempotency-Key was already applied (nothing changed)")
 
 
+
+
+class UsageCorrectionRequest(StrictBody):
+    user_id: str = Field(..., min_length=1, max_length=128, description="The user whose request is corrected")
+    request_id: str = Field(..., min_length=1, max_length=128, description="The request (X-Gateway-Request-Id)")
+    kind: Literal["refund", "reprice"] = Field(..., description="refund: give back `amount` (default all of the net "
+                                                                 "cost); reprice: the request's total becomes `new_cost`")
+    amount: Decimal | None = Field(None, gt=0, le=MAX_CREDIT_GRANT, decimal_places=12,
+                                   description="refund only: the amount to give back")
+    new_cost: Decimal | None = Field(None, ge=0, le=MAX_CREDIT_GRANT, decimal_places=12,
+                                     description="reprice only: the request's correct total cost")
+    reason: str = Field(..., min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> UsageCorrectionRequest:
+        if self.kind == "refund" and self.new_cost is not None:
+            raise ValueError("a refund takes `amount`, not `new_cost`")
+        if self.kind == "reprice" and (self.new_cost is None or self.amount is not None):
+            raise ValueError("a reprice takes `new_cost` (the correct total), not `amount`")
+        return self
+
+
+class UsageCorrectionResponse(BaseModel):
+    success: bool = True
+    applied: bool = Field(description="False when this Idempotency-Key was already applied (nothing changed)")
+    correction_id: str = Field(description="the request id of the correction's own usage record")
+    request_id: str
+    cost_change: Money = Field(description="signed: negative gives money back")
+    net_cost: Money = Field(description="the request's cost after every correction")
+    currency: str

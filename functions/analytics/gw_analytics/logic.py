@@ -95,6 +95,7 @@ def _api_call_event(record: dict[str, Any]) -> ActivityEvent:
             "model": record.get("model"), "provider": record.get("provider"), "endpoint": record.get("endpoint"),
             "tokens": record.get("total_tokens", 0), "cost": record.get("cost", 0), "currency": record.get("currency"),
             "status": record.get("status"), "latency_ms": record.get("latency_ms", 0),
+            "kind": record.get("kind", "request"), "corrects": record.get("corrects"),
         }),
         source="usage",
         timestamp=str(record.get("created_at", "")),

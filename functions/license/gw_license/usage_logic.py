@@ -297,6 +297,7 @@ def history(caller: Caller, days: int, provider: str | None) -> UsageHistoryResp
             tokens_used=int(r.get("total_tokens", 0)), cost=Decimal(str(r.get("cost", "0"))),
             response_time_ms=int(r.get("latency_ms", 0)), status=str(r.get("status", "success")),
             created_at=str(r.get("created_at", "")), ip_address=r.get("ip_address"),
+            kind=str(r.get("kind", "request")), corrects=r.get("corrects"),
             in_summary=cut_off is not None and rollups.settled_before(r, cut_off),
         )
         for r in recent

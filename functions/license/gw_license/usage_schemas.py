@@ -112,6 +112,8 @@ class RecentRequest(BaseModel):
     status: str
     created_at: str
     ip_address: str | None
+    kind: str = Field("request", description="request, or correction (a refund or re-price of `corrects`)")
+    corrects: str | None = None
     in_summary: bool = Field(description="whether the summary and daily_usage count it yet (they come from rollups, "
                                          "which trail the records by rollup_lag_seconds)")
 
