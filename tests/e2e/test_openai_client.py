@@ -150,7 +150,8 @@ def test_upstream_rate_limit_raises_rate_limit_error_with_the_providers_retry_af
     after = users.get_user(live_user)
     assert (after.available, after.reserved) == (before.available, before.reserved)  # nothing charged, nothing held
     limited_records = [r for r in recent_for_user(live_user, limit=100) if r["http_status"] == 429]
-    assert [(r["status"], r["cost"], r["provider"]) for r in limited_records] == [("error", 0, "none")]
+    assert [(r["status"], r["cost"], r["provider"], r["error_class"]) for r in limited_records] == [
+        ("error", 0, "openai", "rate_limited")]  # the provider that failed, not "none"
 
 
 @pytest.fixture(scope="module")
