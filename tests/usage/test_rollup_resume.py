@@ -184,6 +184,57 @@ def test_a_competing_run_started_mid_batch_counts_nothing_twice(dynamo, lease):
     assert RollupJob().run().counted == 0
 
 
+def test_a_competing_run_that_commits_one_part_of_the_same_batch(dynamo):
+    """A commits parts 0 and 1; B (no lease) commits part 2 of the same batch and dies. A's part 2 must lose: only
+    the checkpoint's ``parts_done`` tells the two apart (same start, same end)."""
+    records = _records(60)
+    write_records(records)
+
+    def b_dies_after_one_part(shard_id: str, index: int, parts: int) -> None:
+        raise Crash("B killed after one part")
+
+    competing: list[str] = []
+
+    def start_b(shard_id: str, index: int, parts: int) -> None:
+        if index == 1 and not competing:
+            competing.append("started")
+            with pytest.raises(Crash):
+                RollupJob(part_size=3, lease=False, after_commit=b_dies_after_one_part).run()
+
+    a = RollupJob(part_size=10, lease=False, after_commit=start_b).run()
+    assert a.conflicts == 1 and a.counted == 60  # lost part 2 to B, then finished the batch from B's checkpoint
+    _assert_rollups_match(records)
+
+
+class ReadHook:
+    """A streams client that runs ``hook`` once, right after the first page of records is read."""
+
+    def __init__(self, client: Any, hook: Any) -> None:
+        self.client, self.hook, self.done = client, hook, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_records(self, **kwargs: Any) -> dict[str, Any]:
+        page = self.client.get_records(**kwargs)
+        if page.get("Records") and not self.done:
+            self.done = True
+            self.hook()
+        return page
+
+
+def test_a_competing_run_between_a_read_and_its_first_commit(dynamo):
+    """B rolls up the whole batch while A holds the same records in memory, before A's first part: A's part must lose
+    on the checkpoint's sequence number (nothing else differs: no batch is pending for either)."""
+    records = _records(30)
+    write_records(records)
+    b: list[Any] = []
+    a_client = ReadHook(job_module.streams_client(), lambda: b.append(RollupJob(lease=False).run()))
+    a = RollupJob(a_client, lease=False).run()
+    assert b[0].counted == 30 and a.conflicts == 1 and a.counted == 0
+    _assert_rollups_match(records)
+
+
 def test_thirteen_concurrent_runs_give_exact_totals(dynamo):
     records = _records(120)
     write_records(records)
