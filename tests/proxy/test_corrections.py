@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import respx
 
-from gateway_common import db, users
+from gateway_common import db, timeutil, users
 from gateway_common.usage import recent_for_user
 from gw_rollup.job import RollupJob
 from tests.helpers import assert_error, bearer
@@ -58,6 +58,7 @@ def test_a_refund_and_a_reprice_reach_every_view_and_the_balance(client, demo, p
     first = client.post("/admin/usage/corrections", headers={**admin, "Idempotency-Key": "r1"}, json=refund)
     assert first.status_code == 200, first.text
     assert first.json()["applied"] is True and Decimal(str(first.json()["net_cost"])) == cost * 3 / 4
+    timeutil.shift_clock(5)  # a retry a few seconds later: the new record would have another key
     again = client.post("/admin/usage/corrections", headers={**admin, "Idempotency-Key": "r1"}, json=refund)
     assert again.json()["applied"] is False  # a retry corrects once
     assert _balance(payer["user_id"]) == Decimal("10.00") - cost * 3 / 4

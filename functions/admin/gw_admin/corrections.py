@@ -10,7 +10,8 @@ What it keeps true:
 - a request's net cost (original + corrections) never goes below 0: a refund returns at most what was charged. The
   net is kept in a counter item written in the same transaction, conditioned on the net this correction was computed
   from, so two corrections at once cannot both spend the same amount;
-- exactly once per correction id (the Idempotency-Key): the record is a conditional put; a retry changes nothing;
+- exactly once per correction id (the Idempotency-Key): a marker item keyed by it is put conditionally in the same
+  transaction (the record's own key holds its time, so a later retry would not collide there); a retry changes nothing;
 - audited: the audit entry is part of the same transaction.
 """
 
@@ -102,7 +103,12 @@ def correct(admin: Caller, *, user_id: str, request_id: str, kind: Kind, amount:
         route=original.get("route", ""), cost=change, currency=currency, status="success", http_status=200,
         kind="correction", corrects=request_id, reason=reason, created_at=iso_now(),
     )
-    items = [usage.transaction_put(record), _net_update(request_id, net, change, corrected_before),
+    marker = {"Put": {  # the correction id, once: a retry seconds later would otherwise be a new record (new sk)
+        "TableName": db.table_name(COUNTERS),
+        "Item": {"counter_id": {"S": f"correction_id#{correction_id}"}, "request_id": {"S": request_id}},
+        "ConditionExpression": "attribute_not_exists(counter_id)",
+    }}
+    items = [marker, usage.transaction_put(record), _net_update(request_id, net, change, corrected_before),
              *_money_updates(original, change),
              audit.transaction_put(user_id=admin.user_id, action="usage_corrected", resource_type="usage",
                                    resource_id=request_id,
@@ -115,9 +121,9 @@ def correct(admin: Caller, *, user_id: str, request_id: str, kind: Kind, amount:
         reasons = db.cancellation_reasons(exc)
         if reasons and reasons[0] == "ConditionalCheckFailed":  # this correction id was applied already
             return CorrectionResult(False, correction_id, request_id, Decimal("0"), _net_cost(original)[0], currency)
-        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
             raise Conflict("Another correction of this request was applied at the same time: look again and retry") from None
-        if len(reasons) > 2 and "ConditionalCheckFailed" in reasons[2:-1]:
+        if len(reasons) > 3 and "ConditionalCheckFailed" in reasons[3:-1]:
             raise Conflict("The user's credits cannot cover this re-price") from None
         raise
     return CorrectionResult(True, correction_id, request_id, change, net + change, currency)
