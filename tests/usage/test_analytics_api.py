@@ -117,6 +117,7 @@ def test_admin_monitor(client, demo):
     assert body["system"]["status"] == "healthy" and body["system"]["active_users"] == 2
     assert body["system"]["total_requests"] == 3 and body["database"]["status"] == "connected"
     assert body["database"]["response_time"] > 0 and body["rollups"]["lag_seconds"] == 0.0
+    assert list(body["rollups"]["shard_lag"].values()) == [0.0] and body["rollups"]["complete_until"]
 
 
 def test_transaction_analytics(client, demo):

@@ -256,7 +256,9 @@ def monitor() -> MonitorResponse:
                             total_requests=all_time.requests),
         database=database,
         rollups=RollupStatus(last_run_at=status.get("last_run_at"),
-                             lag_seconds=float(status["lag_seconds"]) if "lag_seconds" in status else None),
+                             lag_seconds=float(status["lag_seconds"]) if "lag_seconds" in status else None,
+                             shard_lag={k: float(v) for k, v in (status.get("shard_lag") or {}).items()},
+                             complete_until=status.get("complete_until")),
         timestamp=iso_now(),
     )
 

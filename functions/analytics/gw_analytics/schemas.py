@@ -139,7 +139,9 @@ class DatabaseStatus(BaseModel):
 
 class RollupStatus(BaseModel):
     last_run_at: str | None
-    lag_seconds: float | None
+    lag_seconds: float | None = Field(description="age of the oldest usage record not rolled up yet (largest shard)")
+    shard_lag: dict[str, float] = Field(default_factory=dict, description="the same, per stream shard")
+    complete_until: str | None = Field(None, description="the rollups count every record written before this time")
 
 
 class MonitorResponse(BaseModel):
