@@ -287,9 +287,11 @@ def _compare(http: httpx.Client, sent: list[Sent], keys: dict[str, Any], all_key
         history = http.get("/activity/history", params={"event_type": "api_call"}, headers=headers).json()
         assert history["total"] == len(mine), user
 
-    # each key's usage history (rollups) and current usage (counters)
+    # each key's usage history (rollups), and its account's current usage (the account item's counters, which every
+    # key of the account shares)
     for key in all_keys:
         mine = [s for s in sent if s.key_id == key["key_id"]]
+        account = [s for s in sent if s.user == key["user_id"]]
         headers = {"Authorization": f"Bearer {key['key']}"}
         summary = http.get("/api/usage/history", params={"days": 1}, headers=headers).json()["summary"]
         assert summary["total_requests"] == sum(s.kind == "request" for s in mine), key["key_id"]
@@ -297,8 +299,9 @@ def _compare(http: httpx.Client, sent: list[Sent], keys: dict[str, Any], all_key
         assert Decimal(str(summary["total_cost"])) == sum((s.cost for s in mine), Decimal("0")), key["key_id"]
         assert summary["rollup_lag_seconds"] is not None
         month = http.get("/api/usage/current", headers=headers).json()["current_usage"]["current_month"]
-        assert month["requests"] == sum(s.kind == "request" for s in mine), key["key_id"]
-        assert Decimal(str(month["cost"])) == sum((s.cost for s in mine), Decimal("0")), key["key_id"]
+        assert month["requests"] == sum(s.kind == "request" for s in account), key["key_id"]
+        assert month["tokens"] == sum(s.tokens for s in account), key["key_id"]
+        assert Decimal(str(month["cost"])) == sum((s.cost for s in account), Decimal("0")), key["key_id"]
 
     # the public ranking (sandbox tokens left out) and the monitor
     ranking = {m["model_id"]: m["token_count"] for m in http.get("/ranking/models").json()["data"]}

@@ -139,8 +139,6 @@ def test_history_says_which_requests_its_summary_counts_yet(client, demo):
     assert after["summary"]["total_requests"] == 5 and all(r["in_summary"] for r in after["recent_requests"])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the AI request counters move to per-account counters in the lead's "
-                                       "admission rewrite, which counts every window whether the plan limits it or not")
 def test_current_day_counts_requests_on_a_plan_without_a_daily_limit(client, demo):
     """license_pro has no daily limit; its current_day stayed 0 while current_hour counted: counting must not depend on
     whether a limit exists."""

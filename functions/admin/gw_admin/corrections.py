@@ -5,8 +5,8 @@ What it keeps true:
   ``corrects`` = the original request id, ``cost`` = the signed change, negative for a refund, no request counted), so
   it reaches the rollups through the stream like any record, and the history shows it beside the original;
 - ``available + reserved = credits added - sum(usage.cost)`` (metering's invariant) still holds: the same transaction
-  moves the money where the request's money was held (credit plans: ``available``; every plan: the spend counter of the
-  original's month, and an AI-included plan's ``budget_left`` there);
+  moves the money where settle put the request's money (the account item: the month's spend, and ``available`` on
+  prepaid plans or the month's budget used on AI-included ones; the key's own month figures when it keeps them);
 - a request's net cost (original + corrections) never goes below 0: a refund returns at most what was charged. The
   net is kept in a counter item written in the same transaction, conditioned on the net this correction was computed
   from, so two corrections at once cannot both spend the same amount;
@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from gateway_common import audit, db, metering, plans, usage
+from gateway_common import audit, db, names, plans, ratelimit, usage
 from gateway_common.auth import Caller
 from gateway_common.errors import BadRequest, Conflict, NotFound
+from gateway_common.expressions import Update
 from gateway_common.timeutil import iso_now, parse_iso
 
 COUNTERS = "CountersTable"
-USERS = "UsersTable"
 Kind = Literal["refund", "reprice"]
 
 
@@ -140,21 +140,27 @@ def _net_update(request_id: str, net: Decimal, change: Decimal, corrected_before
 
 
 def _money_updates(original: dict[str, Any], change: Decimal) -> list[dict[str, Any]]:
-    """Where the request's money went at settle, the change goes now (metering.settle's targets)."""
+    """Where the request's money went at settle (metering.settle), the change goes now: the account item's month spend
+    and its credits (prepaid) or month budget (AI-included), and the key's own month figures when it keeps them."""
     plan = plans.get_plan(str(original["plan_id"]))
-    budget = plan.billing_mode == "ai_included" and plan.monthly_budget is not None
-    counter = metering.spend_counter_id(original["key_id"], parse_iso(str(original["created_at"])).timestamp())
-    spend = "ADD cost :change, budget_left :minus" if budget else "ADD cost :change"
-    values = {":change": _n(change), **({":minus": _n(-change)} if budget else {})}
-    updates: list[dict[str, Any]] = [{"Update": {
-        "TableName": db.table_name(COUNTERS), "Key": {"counter_id": {"S": counter}},
-        "UpdateExpression": spend, "ExpressionAttributeValues": values,
-    }}]
-    if not budget:
-        condition = "attribute_exists(user_id)" + (" AND available >= :charge" if change > 0 else "")
-        updates.append({"Update": {
-            "TableName": db.table_name(USERS), "Key": {"user_id": {"S": original["user_id"]}},
-            "UpdateExpression": "ADD available :back", "ConditionExpression": condition,
-            "ExpressionAttributeValues": {":back": _n(-change), **({":charge": _n(change)} if change > 0 else {})},
-        }})
+    month = ratelimit.window_bounds("month", parse_iso(str(original["created_at"])).timestamp())[0]
+    account = Update()
+    account.require("attribute_exists(user_id)")
+    account.add(names.spend_attribute("cost", month), change)
+    if plan.billing_mode == "ai_included" and plan.monthly_budget is not None:
+        account.add(names.budget_attribute(month), change)
+    else:
+        account.add("available", -change)
+        if change > 0:
+            account.require(f"{account.name('available')} >= {account.value(change)}")
+    updates = [{"Update": account.low_level(db.table_name(names.USERS), {"user_id": original["user_id"]})}]
+    key_item = db.table(names.API_KEYS).get_item(Key={"key_id": original["key_id"]}).get("Item") or {}
+    spent, budget_used = names.spend_attribute("cost", month), names.budget_attribute(month, names.KEY_BUDGET_USED)
+    if spent in key_item or budget_used in key_item:  # the key counts its own caps: keep them true too
+        key = Update()
+        key.require("attribute_exists(key_id)")
+        for attribute in (spent, budget_used):
+            if attribute in key_item:
+                key.add(attribute, change)
+        updates.append({"Update": key.low_level(db.table_name(names.API_KEYS), {"key_id": original["key_id"]})})
     return updates
