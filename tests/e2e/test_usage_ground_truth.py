@@ -81,6 +81,8 @@ def stack() -> Iterator[dict[str, Any]]:
     from starlette.applications import Starlette
     from starlette.routing import Route
 
+    from moto.dynamodb.models import dynamodb_backends
+
     saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
     saved_base = os.environ.get("OPENAI_BASE_URL")
     upstream = Starlette(routes=[Route("/v1/chat/completions", _upstream, methods=["POST"])])
@@ -91,6 +93,7 @@ def stack() -> Iterator[dict[str, Any]]:
             catalog.clear_cache()
             yield {"base": base, "keys": seed.seed_demo()}
     finally:
+        dynamodb_backends.reset()  # the moto server shares this process's moto state: leave none to the next test
         os.environ.pop("OPENAI_API_KEY", None)
         if saved_base is None:
             os.environ.pop("OPENAI_BASE_URL", None)
