@@ -78,10 +78,9 @@ class Sent:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, Any]]:
+    from moto.dynamodb.models import dynamodb_backends
     from starlette.applications import Starlette
     from starlette.routing import Route
-
-    from moto.dynamodb.models import dynamodb_backends
 
     saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
     saved_base = os.environ.get("OPENAI_BASE_URL")
