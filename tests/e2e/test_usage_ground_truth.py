@@ -85,6 +85,7 @@ def stack() -> Iterator[dict[str, Any]]:
     saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
     saved_base = os.environ.get("OPENAI_BASE_URL")
     upstream = Starlette(routes=[Route("/v1/chat/completions", _upstream, methods=["POST"])])
+    dynamodb_backends.reset()  # nor take any over: a moto server left by an earlier test keeps its tables and records
     try:
         with moto_server(), gateway_server(upstream) as fake, gateway_server(build_app()) as base:
             os.environ["OPENAI_API_KEY"] = "sk-ground-truth"

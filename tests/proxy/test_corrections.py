@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import respx
 
+from gateway_common import audit as audit_log
 from gateway_common import db, timeutil, users
 from gateway_common.usage import recent_for_user
 from gw_rollup.job import RollupJob
@@ -82,6 +83,11 @@ def test_a_refund_and_a_reprice_reach_every_view_and_the_balance(client, demo, p
     audit = client.get("/admin/audit-logs?action=usage_corrected", headers=admin).json()
     entries = audit.get("logs") or audit.get("data") or []
     assert len(entries) == 2 and {e["resource_id"] for e in entries} == {request_id}
+    chained = [e for e in audit_log.partition_entries(timeutil.utcnow().strftime("%Y-%m"))
+               if e["action"] == "usage_corrected"]
+    assert len(chained) == 2 and all(e["prev_hash"] and e["entry_hash"] == audit_log.entry_hash(e) for e in chained)
+    verified = client.get("/admin/audit-logs/verify", headers=admin).json()
+    assert verified["verified"] is True and verified["first_broken"] is None  # corrections are links of the chain
 
 
 def test_corrections_cannot_give_back_more_than_was_charged(client, demo, providers):

@@ -126,13 +126,14 @@ def _lag_alarms() -> dict[str, float]:
             if res["Properties"].get("MetricName") == "RollupLagSeconds"}
 
 
-def test_a_stuck_job_still_reports_its_lag_and_the_alarms_fire(dynamo, capsys):
+def test_a_stuck_job_still_reports_its_lag_and_the_alarms_fire(dynamo, capsys, monkeypatch):
     """A run that makes no progress (no time left for a batch here; a bug or a throttle in AWS) measures the lag from
     the stream's side: the oldest record still waiting. The metric crosses the 1 h alarm, then the 12 h one."""
     from types import SimpleNamespace
 
     from gw_rollup.app import SAFETY_MS, handler
 
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # EMF lines as in AWS
     alarms = _lag_alarms()
     assert sorted(alarms.values()) == [3600.0, 43200.0]
     write_records(_records(5))

@@ -12,7 +12,7 @@ What it keeps true:
   from, so two corrections at once cannot both spend the same amount;
 - exactly once per correction id (the Idempotency-Key): a marker item keyed by it is put conditionally in the same
   transaction (the record's own key holds its time, so a later retry would not collide there); a retry changes nothing;
-- audited: the audit entry is part of the same transaction.
+- audited: the audit entry is part of the same transaction, chained (audit.transact).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def correct(admin: Caller, *, user_id: str, request_id: str, kind: Kind, amount:
                                             "cost_change": str(change), "net_cost": str(net + change),
                                             "currency": currency, "reason": reason}, **meta)]
     try:
-        db.client().transact_write_items(TransactItems=items)
+        audit.transact(items)  # chains the audit entry (same transaction)
     except ClientError as exc:
         reasons = db.cancellation_reasons(exc)
         if reasons and reasons[0] == "ConditionalCheckFailed":  # this correction id was applied already
