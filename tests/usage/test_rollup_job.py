@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -149,28 +148,8 @@ def test_a_transaction_conflict_with_a_concurrent_run_is_retried(dynamo, monkeyp
     _assert_rollups_match(records)
 
 
-def test_two_runs_at_once_give_the_same_totals(dynamo):
-    records = _records(80)
-    write_records(records)
-    barrier = threading.Barrier(2)
-    reports: list[Any] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            reports.append(RollupJob(part_size=5, max_records=30).run())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert sum(r.counted for r in reports) == 80  # every record counted by exactly one of the runs
-    _assert_rollups_match(records)
+# Two runs at once: deterministic, in test_rollup_resume.py (a competing run started through ``after_commit`` or right
+# after a read, one test per checkpoint guard); racing threads caught a broken condition in only 7-8 runs of 10.
 
 
 # ------------------------------------------------------------------ shards (fake stream: moto has one shard)

@@ -236,6 +236,24 @@ def test_a_competing_run_between_a_read_and_its_first_commit(dynamo):
     _assert_rollups_match(records)
 
 
+def test_a_competing_run_that_opens_the_same_batch_between_a_read_and_its_first_commit(dynamo):
+    """B commits only the first part of the batch A holds in memory (then dies), before A's first part: the sequence
+    number is unchanged, so only the condition that no batch is pending makes A's first part lose."""
+    records = _records(30)
+    write_records(records)
+
+    def b_dies_after_one_part(shard_id: str, index: int, parts: int) -> None:
+        raise Crash("B killed after one part")
+
+    def start_b() -> None:
+        with pytest.raises(Crash):
+            RollupJob(part_size=10, lease=False, after_commit=b_dies_after_one_part).run()
+
+    a = RollupJob(ReadHook(job_module.streams_client(), start_b), part_size=10, lease=False).run()
+    assert a.conflicts == 1 and a.counted == 30  # lost its first part, then finished B's batch from B's checkpoint
+    _assert_rollups_match(records)
+
+
 def test_thirteen_concurrent_runs_give_exact_totals(dynamo):
     records = _records(120)
     write_records(records)
