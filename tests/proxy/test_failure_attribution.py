@@ -44,3 +44,41 @@ def test_a_provider_400_and_a_broken_stream_are_attributed_too(client, payer, pr
     stream_record = records[broken.headers["X-Gateway-Request-Id"]]
     assert stream_record["provider"] == "openai" and stream_record["error_class"] == "stream_broken"
     assert stream_record["status"] == "partial"
+
+
+SURFACES = [  # issue 11's surfaces fail through the same settle: the same record, the same header
+    ("/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]},
+     OPENAI),
+    ("/v1/responses", {"model": "openai/gpt-4o-mini", "input": "hi", "max_output_tokens": 20}, OPENAI),
+    ("/v1/embeddings", {"model": "openai/text-embedding-3-small", "input": "hi"}, "https://api.openai.com/v1/embeddings"),
+]
+
+
+def test_every_surface_names_its_failed_request_and_the_provider(client, payer, providers):
+    for path, body, upstream in SURFACES:
+        with respx.mock:
+            respx.post(upstream).mock(return_value=httpx.Response(503, json={"error": {"message": "overloaded"}}))
+            respx.post(OPENROUTER).mock(return_value=httpx.Response(503, json={"error": {"message": "overloaded"}}))
+            respx.post("https://openrouter.ai/api/v1/embeddings").mock(
+                return_value=httpx.Response(503, json={"error": {"message": "overloaded"}}))
+            response = client.post(path, headers=bearer(payer["key"]), json=body)
+        assert response.status_code >= 500, (path, response.text)
+        request_id = response.headers["X-Gateway-Request-Id"]
+        record = next(r for r in recent_for_user(payer["user_id"], limit=100) if r["request_id"] == request_id)
+        assert record["endpoint"] == path and record["status"] == "error" and record["cost"] == 0, path
+        assert record["provider"] != "none" and record["providers_tried"][0] == "openai", (path, record)
+        assert record["error_class"] == "server_error", path
+
+
+def test_a_broken_stream_is_attributed_on_the_responses_and_messages_streams(client, payer, providers):
+    streams = [("/v1/responses", {"model": "openai/gpt-4o-mini", "input": "hi", "stream": True}),
+               ("/v1/messages", {"model": "openai/gpt-4o-mini", "max_tokens": 20, "stream": True,
+                                 "messages": [{"role": "user", "content": "hi"}]})]
+    for path, body in streams:
+        with respx.mock:
+            respx.post(OPENAI).mock(return_value=httpx.Response(200, content=openai_sse(["Once upon"], done=False)))
+            broken = client.post(path, headers=bearer(payer["key"]), json=body)
+        assert broken.status_code == 200, broken.text
+        record = next(r for r in recent_for_user(payer["user_id"], limit=100)
+                      if r["request_id"] == broken.headers["X-Gateway-Request-Id"])
+        assert (record["provider"], record["error_class"], record["status"]) == ("openai", "stream_broken", "partial"), path
