@@ -313,6 +313,25 @@ def test_the_local_runner_gives_jobs_their_real_remaining_time():
     assert context.get_remaining_time_in_millis() == 0
 
 
+def test_the_local_runner_shows_the_lag_figure_of_a_stuck_job(dynamo, monkeypatch):
+    """Locally too, every run says how old the oldest record still waiting is (the figure the metric carries in AWS)."""
+    from gw_rollup.app import SAFETY_MS
+    from local import jobs
+
+    rollup = next(f for f in jobs.scheduled_functions() if f.logical_id == "RollupFunction")
+    monkeypatch.setattr(jobs, "timeout_of", lambda function: SAFETY_MS / 1000)  # no time left for a batch: stuck
+    lines: list[dict[str, Any]] = []
+    monkeypatch.setattr(jobs.logger, "info", lambda message, extra: lines.append({"message": message, **extra}))
+    run = jobs.invoker(rollup)
+    write_records(_records(3))
+    timeutil.shift_clock(3 * 3600)
+    result = run()
+    lines = [line for line in lines if line["message"] == "local job"]
+    assert result["counted"] == 0 and len(lines) == 1
+    assert lines[0]["lag_seconds"] == result["lag_seconds"] and abs(lines[0]["lag_seconds"] - 3 * 3600) < 60
+    assert list(lines[0]["shard_lag"].values()) == [result["lag_seconds"]]
+
+
 def test_rollup_rows_keep_requests_and_cost_per_currency():
     images = [usage_record("u", "k", currency="usd", cost="0.004").item(),
               usage_record("u", "k", currency="usd", cost="0.002").item(),
