@@ -3,7 +3,8 @@ DynamoDB in a moto server, a fake upstream on 127.0.0.1), while rollup runs are 
 analytics view is compared with sums computed independently, from what the clients received.
 
 Workload: two USD accounts (one with two keys), a EUR license key, a sandbox key; two models; JSON and streamed
-answers; upstream failures (502); streams that break after the provider reported its usage; an admin refund.
+answers; upstream failures (502); streams that break after the provider reported its usage; Responses, Messages and
+embeddings calls; an admin refund.
 Independent sums: tokens from the answers' ``usage`` (or, for a broken stream, what the fake upstream sent), cost from
 ``X-Gateway-Cost`` for JSON answers and from the catalog price x tokens for streams, 0 for failures and the sandbox,
 and the refund's ``cost_change``. Every view must count the same records, money per currency.
@@ -33,11 +34,22 @@ from tests.servers import gateway_server, moto_server
 PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
                  "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
 MODELS = ("openai/gpt-4o-mini", "openai/gpt-4o")
+EMBEDDING = "openai/text-embedding-3-small"
 
 
 def _upstream_tokens(content: str) -> tuple[int, int]:
     """What the fake upstream reports for a prompt: decided by the prompt alone, so the test knows it too."""
     return 10 + len(content), 3 + len(content) % 7
+
+
+async def _upstream_embeddings(request: Any) -> Any:
+    from starlette.responses import JSONResponse
+
+    body = await request.json()
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    tokens = sum(_upstream_tokens(text)[0] for text in inputs)
+    return JSONResponse({"object": "list", "model": body["model"], "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                         "data": [{"object": "embedding", "index": i, "embedding": [0.6, 0.8]} for i in range(len(inputs))]})
 
 
 async def _upstream(request: Any) -> Any:
@@ -84,7 +96,8 @@ def stack() -> Iterator[dict[str, Any]]:
 
     saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
     saved_base = os.environ.get("OPENAI_BASE_URL")
-    upstream = Starlette(routes=[Route("/v1/chat/completions", _upstream, methods=["POST"])])
+    upstream = Starlette(routes=[Route("/v1/chat/completions", _upstream, methods=["POST"]),
+                                 Route("/v1/embeddings", _upstream_embeddings, methods=["POST"])])
     dynamodb_backends.reset()  # nor take any over: a moto server left by an earlier test keeps its tables and records
     try:
         with moto_server(), gateway_server(upstream) as fake, gateway_server(build_app()) as base:
@@ -153,6 +166,30 @@ def _send(http: httpx.Client, key: dict[str, str], model: str, content: str, str
     return sent, request_id
 
 
+SURFACES = {  # issue 11's surfaces, metered through the same settle: path, body, tokens from the answer
+    "responses": ("/v1/responses", lambda content: {"model": MODELS[0], "input": content, "max_output_tokens": 40},
+                  lambda answer: answer["usage"]["total_tokens"]),
+    "messages": ("/v1/messages", lambda content: {"model": MODELS[1], "max_tokens": 40,
+                                                  "messages": [{"role": "user", "content": content}]},
+                 lambda answer: answer["usage"]["input_tokens"] + answer["usage"]["output_tokens"]),
+    "embeddings": ("/v1/embeddings", lambda content: {"model": EMBEDDING, "input": [content, content + " again"]},
+                   lambda answer: answer["usage"]["total_tokens"]),
+}
+
+
+def _send_surface(http: httpx.Client, key: dict[str, str], surface: str, content: str) -> tuple[Sent, str]:
+    path, body, tokens_of = SURFACES[surface]
+    response = http.post(path, json=body(content), headers={"Authorization": f"Bearer {key['key']}"})
+    assert response.status_code == 200, (surface, response.text)
+    sandbox = key.get("sandbox") == "yes"
+    amount, currency = response.headers["X-Gateway-Cost"].split()
+    assert currency.lower() == key["currency"]
+    model = body(content)["model"]
+    sent = Sent(key["user_id"], key["key_id"], key["currency"], model, "sandbox" if sandbox else "openai",
+                tokens_of(response.json()), Decimal(amount), sandbox)
+    return sent, response.headers["X-Gateway-Request-Id"]
+
+
 def _roll_up_until_caught_up() -> None:
     from gw_rollup.job import RollupJob
 
@@ -183,6 +220,8 @@ def test_every_analytics_view_agrees_with_what_the_clients_received(stack):
             if key is sandbox and ("fail" in content or "break" in content):
                 continue  # the sandbox never goes upstream
             workload.append((key, MODELS[(n + i) % 2], f"{content} {n}", stream))
+        for surface in SURFACES:
+            workload.append((key, surface, f"{surface} question {n}", False))
 
     sent: list[Sent] = []
     ids: dict[str, Sent] = {}
@@ -208,7 +247,10 @@ def test_every_analytics_view_agrees_with_what_the_clients_received(stack):
     try:
         with httpx.Client(base_url=stack["base"], timeout=30) as http:
             for n, (key, model, content, stream) in enumerate(workload):
-                record, request_id = _send(http, key, model, content, stream)
+                if model in SURFACES:
+                    record, request_id = _send_surface(http, key, model, content)
+                else:
+                    record, request_id = _send(http, key, model, content, stream)
                 sent.append(record)
                 ids[request_id] = record
                 if n % 6 == 5:
