@@ -29,7 +29,8 @@ export function signOut(message) {
   else location.hash = '#/signin'; // hashchange renders it
 }
 
-onAuthError((err) => signOut(`Signed out: ${err.message}`));
+// Once: a page's parallel calls may all answer 401, and a second sign-out would render sign-in again without the message.
+onAuthError((err) => { if (session.key) signOut(`Signed out: ${err.message}`); });
 onRateLimited((err) => {
   fill(banner, h('div', { class: 'notice warn' }, err.text));
 });
