@@ -1,4 +1,5 @@
-"""An embedded DynamoDB: moto in-process (or any endpoint in DYNAMODB_ENDPOINT_URL), with the template's tables."""
+"""The local DynamoDB's environment and tables: the template's tables in whatever endpoint ``DYNAMODB_ENDPOINT_URL``
+names (``make run``'s moto server), or in moto in this process (``start``: benches that inspect moto's state)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,22 @@ def set_local_env() -> None:
         os.environ.setdefault(name, value)
 
 
-def start() -> Any:
-    """Start moto unless an endpoint is configured; create the tables. Returns the mock to stop (or None)."""
+def create_tables() -> list[str]:
+    """Create the template's tables that do not exist yet in the configured endpoint; returns the names created."""
     set_local_env()
-    from . import moto_atomic, paths, tables
+    from . import paths, tables
 
     paths.install()
     from gateway_common import db
+
+    db.reset_clients()
+    return tables.create_all(db.client())
+
+
+def start() -> Any:
+    """moto in this process unless an endpoint is configured, with the tables. Returns the mock to stop (or None)."""
+    set_local_env()
+    from . import moto_atomic
 
     mock = None
     if not os.environ.get("DYNAMODB_ENDPOINT_URL"):
@@ -35,6 +45,5 @@ def start() -> Any:
         mock = mock_aws()
         mock.start()
     moto_atomic.install()
-    db.reset_clients()
-    tables.create_all(db.client())
+    create_tables()
     return mock

@@ -1,5 +1,6 @@
-"""Local only: run a scheduled function once on demand (``make rollup``), inside the running ``make run`` process,
-because the embedded DynamoDB lives in that process. Mounted by local/server.py; never part of a Lambda function."""
+"""Local only: run a scheduled function once on demand (``make rollup``), inside the running ``make run`` process
+(which knows the local DynamoDB's endpoint). Mounted by local/server.py; never part of a Lambda function. The timer
+runs the same jobs in their own process (local/job_runner.py)."""
 
 from __future__ import annotations
 

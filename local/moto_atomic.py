@@ -3,7 +3,8 @@
 Real DynamoDB evaluates a condition and applies the write to an item atomically. moto runs each API call as plain
 Python on whatever thread serves it, so two concurrent conditional updates can interleave. One lock around moto's
 write and read operations restores the guarantee our limits and ledger rely on (tests of exactness would otherwise
-measure moto, not the gateway).
+measure moto, not the gateway). ``install`` also bounds moto's transaction rollback by the items touched
+(``moto_transactions``), so the local latency does not grow with the tables.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
 
+    from . import moto_transactions
+
+    moto_transactions.install()  # before the lock wraps it
     for cls in (DynamoDBBackend, DynamoHandler):
         for name in _OPERATIONS:
             original = getattr(cls, name, None)

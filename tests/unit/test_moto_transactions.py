@@ -1,0 +1,83 @@
+"""The local runner's moto patch: a transaction's rollback copies the items it touches, never whole tables, and a
+cancelled transaction leaves every item and the usage stream exactly as they were."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
+
+from gateway_common import db
+
+
+def _stream_length(table_name: str) -> int:
+    backend = dynamodb_backends["123456789012"]["us-east-1"]
+    return len(backend.tables[table_name].stream_shard.items)
+
+
+@pytest.fixture
+def no_table_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Any, memo: Any) -> Any:
+        raise AssertionError("a transaction deep-copied a whole table")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+
+
+def _put(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"Put": {"TableName": table, "Item": item}}
+
+
+def test_a_committed_transaction_writes_every_item_without_copying_tables(dynamo: Any, no_table_copies: None) -> None:
+    counters, usage = db.table_name("CountersTable"), db.table_name("UsageTable")
+    for i in range(50):  # a table with other items: the old rollback copied them all
+        dynamo.put_item(TableName=usage, Item={"user_id": {"S": "u"}, "sk": {"S": f"old{i}"}})
+    before = _stream_length(usage)
+    dynamo.transact_write_items(TransactItems=[
+        {"Update": {"TableName": counters, "Key": {"counter_id": {"S": "c"}}, "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        _put(usage, {"user_id": {"S": "u"}, "sk": {"S": "new"}}),
+    ])
+    assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "c"}})["Item"]["n"] == {"N": "1"}
+    assert "Item" in dynamo.get_item(TableName=usage, Key={"user_id": {"S": "u"}, "sk": {"S": "new"}})
+    assert _stream_length(usage) == before + 1
+
+
+def test_a_cancelled_transaction_restores_items_and_writes_no_stream_record(dynamo: Any, no_table_copies: None) -> None:
+    counters, usage = db.table_name("CountersTable"), db.table_name("UsageTable")
+    dynamo.put_item(TableName=counters, Item={"counter_id": {"S": "kept"}, "n": {"N": "5"}})
+    dynamo.put_item(TableName=counters, Item={"counter_id": {"S": "doomed"}, "n": {"N": "1"}})
+    dynamo.put_item(TableName=usage, Item={"user_id": {"S": "u"}, "sk": {"S": "existing"}, "v": {"N": "1"}})
+    before = _stream_length(usage)
+    with pytest.raises(ClientError) as raised:
+        dynamo.transact_write_items(TransactItems=[
+            {"Update": {"TableName": counters, "Key": {"counter_id": {"S": "kept"}}, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Delete": {"TableName": counters, "Key": {"counter_id": {"S": "doomed"}}}},
+            _put(usage, {"user_id": {"S": "u"}, "sk": {"S": "fresh"}}),
+            _put(usage, {"user_id": {"S": "u2"}, "sk": {"S": "fresh"}}),
+            {"Update": {"TableName": usage, "Key": {"user_id": {"S": "u"}, "sk": {"S": "existing"}},
+                        "UpdateExpression": "SET v = :two", "ConditionExpression": "v = :zero",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}, ":zero": {"N": "0"}}}},
+        ])
+    assert db.cancellation_reasons(raised.value) == ["None", "None", "None", "None", "ConditionalCheckFailed"]
+    assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "kept"}})["Item"]["n"] == {"N": "5"}
+    assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "doomed"}})["Item"]["n"] == {"N": "1"}
+    assert "Item" not in dynamo.get_item(TableName=usage, Key={"user_id": {"S": "u"}, "sk": {"S": "fresh"}})
+    assert dynamo.query(TableName=usage, KeyConditionExpression="user_id = :u",
+                        ExpressionAttributeValues={":u": {"S": "u2"}})["Items"] == []
+    assert dynamo.get_item(TableName=usage, Key={"user_id": {"S": "u"}, "sk": {"S": "existing"}})["Item"]["v"] == {"N": "1"}
+    assert _stream_length(usage) == before
+
+
+def test_an_invalid_transaction_is_refused_whole(dynamo: Any, no_table_copies: None) -> None:
+    counters = db.table_name("CountersTable")
+    with pytest.raises(ClientError) as raised:
+        dynamo.transact_write_items(TransactItems=[
+            _put(counters, {"counter_id": {"S": "twice"}, "n": {"N": "1"}}),
+            _put(counters, {"counter_id": {"S": "twice"}, "n": {"N": "2"}}),
+        ])
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert "Item" not in dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "twice"}})
