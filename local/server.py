@@ -65,8 +65,12 @@ def main() -> None:
         children.append(spawn_module("local.job_runner"))
         app = gateway_app.build_app()
         app.include_router(job_trigger.router)  # POST /local/jobs/<LogicalId>: `make rollup`
+        # As the chat function's run.sh: no proxy-headers middleware (client_ip reads X-Forwarded-For itself) and
+        # httptools/uvloop where installed (UVICORN_HTTP=h11 / UVICORN_LOOP=asyncio to compare).
         config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info").lower(),
-                                access_log=os.environ.get("ACCESS_LOG", "1") != "0")
+                                proxy_headers=False, server_header=False,
+                                http=os.environ.get("UVICORN_HTTP", "auto"),  # type: ignore[arg-type]
+                                loop=os.environ.get("UVICORN_LOOP", "auto"))  # type: ignore[arg-type]
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         for child in reversed(children):
