@@ -14,7 +14,7 @@ PORT ?= 8000
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install run test lint validate checkov build bench clean rollup reconcile
+.PHONY: install run test lint validate checkov build bench bench-steady bench-litellm clean rollup reconcile
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt $(wildcard functions/*/requirements.txt) constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,13 +67,21 @@ reconcile: $(STAMP) ## balance = ledger - usage for every user of a deployed STA
 rollup: ## run the usage rollup job once, inside the running `make run` (it also runs every LOCAL_JOB_INTERVAL s)
 	curl -sS -X POST http://127.0.0.1:$(PORT)/local/jobs/RollupFunction; echo
 
-bench: $(STAMP) ## benchmarks against a local server started by each script
+bench: $(STAMP) ## benchmarks against a local server started by each script (not part of make test)
 	$(PY) -m bench.balance
 	$(PY) -m bench.proxy
 	$(PY) -m bench.admission
 	$(PY) -m bench.rollup
 	$(PY) -m bench.ttfb
 	$(PY) -m bench.redaction
+	$(PY) -m bench.steady
+	$(PY) -m bench.vs_litellm
+
+bench-steady: $(STAMP) ## make run's latency over 10,000 sequential chat completions
+	$(PY) -m bench.steady
+
+bench-litellm: $(STAMP) ## the gateway against LiteLLM's proxy (installs litellm[proxy] in .gateway/litellm-venv first)
+	$(PY) -m bench.vs_litellm
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .gateway .pytest_cache .ruff_cache web/node_modules
