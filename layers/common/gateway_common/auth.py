@@ -81,20 +81,36 @@ def extract_key(authorization: str | None, license_key: str | None) -> str:
     raise Unauthorized("Missing API key: send 'Authorization: Bearer <api key>' or 'X-License-Key: <license key>'")
 
 
-def authenticate(authorization: str | None, license_key: str | None, *, fresh: bool = False) -> Caller:
-    """The caller of a request. ``fresh`` skips the cache (writes re-read the key: revocation applies at once)."""
+def _key_hash(authorization: str | None, license_key: str | None) -> str:
     raw = extract_key(authorization, license_key)
     if not is_well_formed(raw):
         raise Unauthorized(
             "Invalid API key format: expected gw_{live|test|staging|dev}_… or CHA-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX"
         )
-    key_hash = hash_key(raw)
-    now = now_ts()
+    return hash_key(raw)
+
+
+def _cached(key_hash: str, now: float) -> Caller | None:
     with _cache_lock:
         hit = _cache.get(key_hash)
-    if hit is not None and hit[0] > now and not fresh:
-        caller = hit[1]
-    else:
+    return hit[1] if hit is not None and hit[0] > now else None
+
+
+def cached_caller(authorization: str | None, license_key: str | None) -> Caller | None:
+    """``authenticate`` without I/O: the caller when its key's lookup is cached and fresh (checked alike), else None
+    (then ``authenticate`` reads DynamoDB). The event loop may call it, saving a thread hop per request."""
+    caller = _cached(_key_hash(authorization, license_key), now_ts())
+    if caller is not None:
+        _check_usable(caller)
+    return caller
+
+
+def authenticate(authorization: str | None, license_key: str | None, *, fresh: bool = False) -> Caller:
+    """The caller of a request. ``fresh`` skips the cache (writes re-read the key: revocation applies at once)."""
+    key_hash = _key_hash(authorization, license_key)
+    now = now_ts()
+    caller = None if fresh else _cached(key_hash, now)
+    if caller is None:
         caller = _load_caller(key_hash)
         ttl = get_settings().key_cache_ttl_seconds
         if ttl > 0:
