@@ -27,10 +27,15 @@ def main(total: int = 10_000) -> None:
         latencies: list[float] = []
         cpu_before = (cpu_seconds(gateway.pid), cpu_seconds(dynamodb) if dynamodb else 0.0)
         with httpx.Client(base_url=gateway.base, headers=gateway.headers, timeout=30) as http:
-            for _ in range(total):
+            for index in range(total):
                 began = time.perf_counter()
-                http.post("/v1/chat/completions", json=CHAT_BODY).raise_for_status()
+                response = http.post("/v1/chat/completions", json=CHAT_BODY)
                 latencies.append((time.perf_counter() - began) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"request {index + 1}: {response.status_code} {response.text[:500]}")
+                if (index + 1) % 1000 == 0:
+                    print(f"  {index + 1:,} requests, p50 of the last 1,000 {percentile(latencies[-1000:], 50):.1f} ms",
+                          flush=True)
         cpu_gateway = (cpu_seconds(gateway.pid) - cpu_before[0]) / total * 1000
         cpu_dynamodb = ((cpu_seconds(dynamodb) - cpu_before[1]) / total * 1000) if dynamodb else float("nan")
     step = max(total // 10, 1)

@@ -7,15 +7,28 @@ each touched item is copied just before its write (a transaction touches each it
 item as it was before the transaction), and the tables' stream records appended by the transaction are dropped on
 rollback, as a cancelled transaction writes no stream record in DynamoDB. Everything else (validation, condition
 evaluation, error codes, cancellation reasons) is moto's own code path, called in the same order.
+
+moto also ignores ``ClientRequestToken``, which botocore fills in on every TransactWriteItems so that its retries are
+idempotent: DynamoDB answers a repeat of a committed transaction (same token, same items, within 10 minutes) with
+success and applies nothing. Without that, a retry after a slow answer (a loaded laptop) applied a reservation twice or
+failed on its own first write ("attribute_not_exists") and the client saw a spurious 402. ``_idempotent`` adds it.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 _MAX_ITEMS = 100
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
+_TOKEN_SECONDS = 600  # DynamoDB keeps a client token for 10 minutes
+_tokens: dict[str, tuple[str, float]] = {}  # token -> (digest of the items, expiry)
+_tokens_lock = threading.Lock()
 
 
 class _Undo:
@@ -122,7 +135,44 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         raise TransactionCanceledException(errors)
 
 
+def _idempotent(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """moto's TransactWriteItems handler honouring ClientRequestToken as DynamoDB does."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.exceptions import MockValidationException as _Validation
+
+    class IdempotentParameterMismatch(DynamodbException):
+        error_type = _Validation.error_type.replace("ValidationException", "IdempotentParameterMismatchException")
+
+        def __init__(self) -> None:
+            super().__init__(self.error_type, "The request uses the same client token as a previous, but non-identical "
+                                              "request.")
+
+    def handler(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True).encode()).hexdigest()
+        now = time.monotonic()
+        with _tokens_lock:
+            seen = _tokens.get(token)
+        if seen is not None and seen[1] > now:
+            if seen[0] != digest:
+                raise IdempotentParameterMismatch()
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = original(self)  # raises when cancelled: only a committed transaction is remembered
+        with _tokens_lock:
+            if len(_tokens) > 100_000:
+                _tokens.clear()
+            _tokens[token] = (digest, now + _TOKEN_SECONDS)
+        return result
+
+    return handler
+
+
 def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoHandler.transact_write_items = _idempotent(DynamoHandler.transact_write_items)  # type: ignore[method-assign]

@@ -81,3 +81,22 @@ def test_an_invalid_transaction_is_refused_whole(dynamo: Any, no_table_copies: N
         ])
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "Item" not in dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "twice"}})
+
+
+def test_a_retried_transaction_with_its_client_token_applies_once(dynamo: Any) -> None:
+    """As DynamoDB: botocore's retry of a committed transaction (same ClientRequestToken) succeeds and changes nothing;
+    the same token with other items is refused."""
+    counters = db.table_name("CountersTable")
+    add = [{"Update": {"TableName": counters, "Key": {"counter_id": {"S": "once"}}, "UpdateExpression": "ADD n :one",
+                       "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+           {"Put": {"TableName": counters, "Item": {"counter_id": {"S": "marker"}},
+                    "ConditionExpression": "attribute_not_exists(counter_id)"}}]
+    dynamo.transact_write_items(TransactItems=add, ClientRequestToken="token-1")
+    dynamo.transact_write_items(TransactItems=add, ClientRequestToken="token-1")  # the retry: no ConditionalCheckFailed
+    assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "once"}})["Item"]["n"] == {"N": "1"}
+    with pytest.raises(ClientError) as raised:
+        dynamo.transact_write_items(TransactItems=add[:1], ClientRequestToken="token-1")
+    assert raised.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    with pytest.raises(ClientError):  # a new token is a new transaction: the marker's condition now fails
+        dynamo.transact_write_items(TransactItems=add, ClientRequestToken="token-2")
+    assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "once"}})["Item"]["n"] == {"N": "1"}
