@@ -26,6 +26,8 @@ def main(total: int = 10_000) -> None:
         dynamodb = gateway.dynamodb_pid()
         latencies: list[float] = []
         cpu_before = (cpu_seconds(gateway.pid), cpu_seconds(dynamodb) if dynamodb else 0.0)
+        step = max(total // 10, 1)
+        mark, window = cpu_before, []  # CPU per request of each tenth: the DynamoDB process's must not grow either
         with httpx.Client(base_url=gateway.base, headers=gateway.headers, timeout=30) as http:
             for index in range(total):
                 began = time.perf_counter()
@@ -33,17 +35,21 @@ def main(total: int = 10_000) -> None:
                 latencies.append((time.perf_counter() - began) * 1000)
                 if response.status_code != 200:
                     raise RuntimeError(f"request {index + 1}: {response.status_code} {response.text[:500]}")
-                if (index + 1) % 1000 == 0:
-                    print(f"  {index + 1:,} requests, p50 of the last 1,000 {percentile(latencies[-1000:], 50):.1f} ms",
-                          flush=True)
+                if (index + 1) % step == 0:
+                    now = cpu_seconds(gateway.pid), cpu_seconds(dynamodb) if dynamodb else 0.0
+                    window.append(((now[0] - mark[0]) / step * 1000, (now[1] - mark[1]) / step * 1000))
+                    mark = now
+                    print(f"  {index + 1:,} requests, p50 of the last {step:,} {percentile(latencies[-step:], 50):.1f} ms,"
+                          f" CPU per request: gateway {window[-1][0]:.2f} ms, DynamoDB {window[-1][1]:.2f} ms", flush=True)
         cpu_gateway = (cpu_seconds(gateway.pid) - cpu_before[0]) / total * 1000
         cpu_dynamodb = ((cpu_seconds(dynamodb) - cpu_before[1]) / total * 1000) if dynamodb else float("nan")
-    step = max(total // 10, 1)
     print(f"make run: {total:,} sequential chat completions (fake upstream; DynamoDB = moto server, own process)")
-    for start in range(0, total, step):
-        window = latencies[start:start + step]
-        print(f"  requests {start + 1:>6,}-{start + len(window):>6,}: p50 {percentile(window, 50):6.1f} ms"
-              f"  p99 {percentile(window, 99):6.1f} ms")
+    for number, start in enumerate(range(0, total, step)):
+        part = latencies[start:start + step]
+        cpu = f"  CPU/request gateway {window[number][0]:5.2f} ms, DynamoDB {window[number][1]:5.2f} ms" \
+            if number < len(window) else ""
+        print(f"  requests {start + 1:>6,}-{start + len(part):>6,}: p50 {percentile(part, 50):6.1f} ms"
+              f"  p99 {percentile(part, 99):6.1f} ms{cpu}")
     first = percentile(latencies[:300], 99)
     overall = percentile(latencies, 99)
     print(f"  p99 first 300: {first:.1f} ms; p99 all {total:,}: {overall:.1f} ms; ratio {overall / first:.2f}"

@@ -169,8 +169,10 @@ def sequential(servers: list[Server], rounds: int, per_round: int) -> dict[tuple
 
 
 def load(server: Server, total: int, concurrency: int) -> tuple[float, list[float], float]:
-    """`total` JSON completions over `concurrency` threads: (requests/s, latencies ms, server CPU ms per request)."""
+    """`total` JSON completions over `concurrency` threads: (requests/s, latencies ms, server CPU ms per request).
+    A request that fails (error status, or no answer within 60 s) counts in the latencies as 60 s and not as served."""
     latencies: list[float] = []
+    failures: list[str] = []
     lock = threading.Lock()
     remaining = iter(range(total))
     clients = [httpx.Client(timeout=60) for _ in range(concurrency)]
@@ -180,7 +182,12 @@ def load(server: Server, total: int, concurrency: int) -> tuple[float, list[floa
             with lock:
                 if next(remaining, None) is None:
                     return
-            elapsed = one_json(http, server)
+            try:
+                elapsed = one_json(http, server)
+            except httpx.HTTPError as exc:
+                elapsed = 60_000.0
+                with lock:
+                    failures.append(type(exc).__name__)
             with lock:
                 latencies.append(elapsed)
 
@@ -197,7 +204,9 @@ def load(server: Server, total: int, concurrency: int) -> tuple[float, list[floa
     cpu = (server.cpu_now() - cpu_before) / total * 1000
     for http in clients:
         http.close()
-    return total / wall, latencies, cpu
+    if failures:
+        print(f"    {server.name} c={concurrency}: {len(failures)} of {total} requests failed ({Counter(failures)})")
+    return (total - len(failures)) / wall, latencies, cpu
 
 
 def throughput(servers: list[Server], levels: tuple[int, ...], rounds: int) -> dict[tuple[str, int], list[Any]]:

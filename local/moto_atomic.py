@@ -4,7 +4,8 @@ Real DynamoDB evaluates a condition and applies the write to an item atomically.
 Python on whatever thread serves it, so two concurrent conditional updates can interleave. One lock around moto's
 write and read operations restores the guarantee our limits and ledger rely on (tests of exactness would otherwise
 measure moto, not the gateway). ``install`` also bounds moto's transaction rollback by the items touched
-(``moto_transactions``), so the local latency does not grow with the tables.
+(``moto_transactions``) and its index queries by the items an index holds (``moto_indexes``), so local latency does
+not grow with the tables.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import moto_transactions
+    from . import moto_indexes, moto_transactions
 
     moto_transactions.install()  # before the lock wraps it
+    moto_indexes.install()
     for cls in (DynamoDBBackend, DynamoHandler):
         for name in _OPERATIONS:
             original = getattr(cls, name, None)

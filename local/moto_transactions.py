@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import moto_indexes
+
 _MAX_ITEMS = 100
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 _TOKEN_SECONDS = 600  # DynamoDB keeps a client token for 10 minutes
@@ -60,6 +62,7 @@ class _Undo:
                 table.items.pop(hash_value, None)
             else:
                 table.items[hash_value] = before
+            moto_indexes.reindex(table, hash_value, range_value)
         for shard, length in self.stream_lengths.values():
             del shard.items[length:]
 

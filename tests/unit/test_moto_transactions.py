@@ -100,3 +100,44 @@ def test_a_retried_transaction_with_its_client_token_applies_once(dynamo: Any) -
     with pytest.raises(ClientError):  # a new token is a new transaction: the marker's condition now fails
         dynamo.transact_write_items(TransactItems=add, ClientRequestToken="token-2")
     assert dynamo.get_item(TableName=counters, Key={"counter_id": {"S": "once"}})["Item"]["n"] == {"N": "1"}
+
+
+def test_a_gsi_query_walks_only_the_items_the_index_holds(dynamo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reservation sweep's sparse index: settled reservations (no open_shard) are not walked, and every write path
+    (put, update, transaction, rollback, delete) keeps the index right."""
+    name = db.table_name("ReservationsTable")
+    table = dynamodb_backends["123456789012"]["us-east-1"].tables[name]
+
+    def put(rid: str, open_: bool, deadline: int) -> None:
+        item = {"reservation_id": {"S": rid}, "deadline": {"N": str(deadline)}}
+        if open_:
+            item["open_shard"] = {"S": "open"}
+        dynamo.put_item(TableName=name, Item=item)
+
+    def open_ids() -> list[str]:
+        out = dynamo.query(TableName=name, IndexName="open-by-deadline",
+                           KeyConditionExpression="open_shard = :o AND deadline <= :d",
+                           ExpressionAttributeValues={":o": {"S": "open"}, ":d": {"N": "100"}})
+        return sorted(i["reservation_id"]["S"] for i in out["Items"])
+
+    for i in range(200):
+        put(f"settled{i}", False, 1)
+    put("a", True, 5)
+    assert open_ids() == ["a"]
+    walked: list[int] = []
+    original = type(table).all_items
+    monkeypatch.setattr(type(table), "all_items", lambda self: walked.append(1) or original(self))
+    put("b", True, 6)
+    dynamo.update_item(TableName=name, Key={"reservation_id": {"S": "a"}}, UpdateExpression="REMOVE open_shard")
+    assert open_ids() == ["b"] and walked == []  # the index's items only, never the table's 200 others
+    dynamo.transact_write_items(TransactItems=[{"Update": {"TableName": name, "Key": {"reservation_id": {"S": "c"}},
+                                                           "UpdateExpression": "SET open_shard = :o, deadline = :d",
+                                                           "ExpressionAttributeValues": {":o": {"S": "open"}, ":d": {"N": "7"}}}}])
+    with pytest.raises(ClientError):  # cancelled: b stays open, d never appears
+        dynamo.transact_write_items(TransactItems=[
+            {"Update": {"TableName": name, "Key": {"reservation_id": {"S": "b"}}, "UpdateExpression": "REMOVE open_shard"}},
+            {"Put": {"TableName": name, "Item": {"reservation_id": {"S": "d"}, "open_shard": {"S": "open"}, "deadline": {"N": "8"}},
+                     "ConditionExpression": "attribute_exists(reservation_id)"}}])
+    assert open_ids() == ["b", "c"]
+    dynamo.delete_item(TableName=name, Key={"reservation_id": {"S": "b"}})
+    assert open_ids() == ["c"]
