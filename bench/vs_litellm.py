@@ -252,8 +252,9 @@ class CapacityMeter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.write_units = 0.0
+        self.index_write_units = 0.0
         self.read_units = 0.0
-        self._pending: dict[int, list[tuple[str, dict[str, Any], int]]] = {}  # thread -> (table, key, size)
+        self._pending: dict[int, list[tuple[str, dict[str, Any], Any]]] = {}  # thread -> (table, key, item before)
         self._lock = threading.Lock()
 
     def install(self) -> None:
@@ -264,15 +265,36 @@ class CapacityMeter:
         events.register("after-call.dynamodb", self._after)
 
     @staticmethod
-    def _stored(table: str, key: dict[str, Any]) -> int:
+    def _item(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored item (wire format) in the in-process moto, or None."""
         from moto.dynamodb.models import dynamodb_backends
 
         backend = dynamodb_backends["123456789012"]["us-east-1"]
         try:
             item = backend.get_item(table, key)
-        except Exception:  # noqa: BLE001 - a key the table refuses costs what DynamoDB charges a failed write: 1 unit
-            return 0
-        return item_size(item.to_json()["Attributes"]) if item is not None else 0
+        except Exception:  # noqa: BLE001 - a key the table refuses: nothing stored
+            return None
+        return item.to_json()["Attributes"] if item is not None else None
+
+    def _stored(self, table: str, key: dict[str, Any]) -> int:
+        item = self._item(table, key)
+        return item_size(item) if item is not None else 0
+
+    @staticmethod
+    def _index_units(table: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+        """Write units of the GSIs a write changes (ALL projections: any change rewrites the entry): one per KB of the
+        entry where the item enters, stays in or leaves an index, two where its index key changes (delete + put)."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        schema = dynamodb_backends["123456789012"]["us-east-1"].get_table(table)
+        units = 0
+        for index in schema.global_indexes or []:
+            names = [k["AttributeName"] for k in index.schema]
+            held = [i for i in (before, after) if i is not None and all(n in i for n in names)]
+            if len(held) == 2 and all(held[0][n] == held[1][n] for n in names):
+                held = held[1:]  # the same entry, rewritten in place
+            units += sum(max(1, math.ceil(item_size(i) / 1024)) for i in held)
+        return units
 
     def _writes(self, operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         """(table, key, is a write) of every item a write call touches (a transaction's ConditionCheck is a read)."""
@@ -302,8 +324,8 @@ class CapacityMeter:
         return []
 
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        # each written item with its size before the call; a transaction's ConditionCheck (a read) marked -1
-        touched = [(t, k, self._stored(t, k) if write else -1) for t, k, write in self._writes(model.name, params)]
+        # each written item as it was before the call; a transaction's ConditionCheck (a read) marked "read"
+        touched = [(t, k, self._item(t, k) if write else "read") for t, k, write in self._writes(model.name, params)]
         with self._lock:
             self._pending[threading.get_ident()] = touched
 
@@ -314,11 +336,13 @@ class CapacityMeter:
             self.calls[operation] += 1
         transactional = operation.startswith("Transact")
         for table, key, before in touched:
-            if before < 0:
+            if before == "read":
                 self.read_units += 2 * max(1, math.ceil(self._stored(table, key) / 4096))
                 continue
-            size = max(before, self._stored(table, key))
+            after = self._item(table, key)
+            size = max(item_size(before) if before else 0, item_size(after) if after else 0)
             self.write_units += (2 if transactional else 1) * max(1, math.ceil(size / 1024))
+            self.index_write_units += self._index_units(table, before, after)
         if operation in ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"):
             items = []
             if "Item" in parsed:
@@ -360,6 +384,7 @@ def measure_capacity(upstream: str, requests: int = 40) -> tuple[CapacityMeter, 
         for meter in meters:
             meter.calls = Counter({name: count / requests for name, count in meter.calls.items()})  # type: ignore[misc]
             meter.write_units /= requests
+            meter.index_write_units /= requests
             meter.read_units /= requests
     return meters
 
@@ -371,7 +396,8 @@ def cost_per_million(meter: CapacityMeter, duration_ms: float) -> dict[str, Deci
         "API Gateway (REST)": PRICES["api_gateway_rest_request"] * million,
         "Lambda requests": PRICES["lambda_request"] * million,
         "Lambda duration": PRICES["lambda_gb_second_arm64"] * gb_seconds * million,
-        "DynamoDB writes": PRICES["dynamodb_write_request_unit"] * Decimal(str(meter.write_units)) * million,
+        "DynamoDB writes": PRICES["dynamodb_write_request_unit"] * Decimal(str(meter.write_units + meter.index_write_units))
+        * million,
         "DynamoDB reads": PRICES["dynamodb_read_request_unit"] * Decimal(str(meter.read_units)) * million,
     }
 
@@ -455,8 +481,8 @@ def main(rounds: int = 6, per_round: int = 40, cold: bool = True) -> None:
           f" billed for the measured mean duration {duration:.1f} ms with an instant upstream):")
     for name, meter in (("JSON", json_meter), ("stream", stream_meter)):
         calls = ", ".join(f"{op} {n:g}" for op, n in sorted(meter.calls.items()))
-        print(f"  {name}: DynamoDB calls per completion: {calls}; {meter.write_units:g} write units, {meter.read_units:g}"
-              " read units")
+        print(f"  {name}: DynamoDB calls per completion: {calls}; {meter.write_units:g} write units"
+              f" (+ {meter.index_write_units:g} for indexes), {meter.read_units:g} read units")
     costs = cost_per_million(json_meter, duration)
     for name, value in costs.items():
         print(f"    {name:<20} ${value:8.2f}")
@@ -470,6 +496,7 @@ if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     if "--cost-only" in sys.argv:
         with fake_upstream() as fake:
-            print(measure_capacity(fake)[0].__dict__)
+            for meter in measure_capacity(fake):
+                print(dict(meter.calls), meter.write_units, meter.index_write_units, meter.read_units)
     else:
         main(*[int(a) for a in arguments[:2]], cold="--no-cold" not in sys.argv)
