@@ -155,7 +155,8 @@ def _idempotent(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         token = self.body.get("ClientRequestToken")
         if not token:
             return original(self)
-        digest = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True).encode()).hexdigest()
+        items = json.dumps(self.body["TransactItems"], sort_keys=True, default=repr)  # binary values are bytes here
+        digest = hashlib.sha256(items.encode()).hexdigest()
         now = time.monotonic()
         with _tokens_lock:
             seen = _tokens.get(token)
