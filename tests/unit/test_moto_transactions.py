@@ -141,3 +141,38 @@ def test_a_gsi_query_walks_only_the_items_the_index_holds(dynamo: Any, monkeypat
     assert open_ids() == ["b", "c"]
     dynamo.delete_item(TableName=name, Key={"reservation_id": {"S": "b"}})
     assert open_ids() == ["c"]
+
+
+def test_a_paged_gsi_query_sees_each_item_once_in_order(dynamo: Any) -> None:
+    """The sweep's paging (sort-key condition, Limit, ExclusiveStartKey), narrowed before moto sorts: ties on the sort
+    key, items past the condition and a page boundary inside a tie still give every matching item exactly once."""
+    name = db.table_name("ReservationsTable")
+    deadlines = {f"r{i:02d}": i // 4 for i in range(40)}  # four items per deadline: ties everywhere
+    for rid, deadline in deadlines.items():
+        dynamo.put_item(TableName=name, Item={"reservation_id": {"S": rid}, "open_shard": {"S": "open"},
+                                              "deadline": {"N": str(deadline)}})
+    dynamo.update_item(TableName=name, Key={"reservation_id": {"S": "r05"}}, UpdateExpression="REMOVE open_shard")
+
+    def pages(limit: int, until: int, start: dict[str, Any] | None = None) -> list[list[tuple[int, str]]]:
+        out = []
+        while True:
+            query: dict[str, Any] = {"TableName": name, "IndexName": "open-by-deadline", "Limit": limit,
+                                     "KeyConditionExpression": "open_shard = :o AND deadline <= :d",
+                                     "ExpressionAttributeValues": {":o": {"S": "open"}, ":d": {"N": str(until)}}}
+            if start:
+                query["ExclusiveStartKey"] = start
+            answer = dynamo.query(**query)
+            out.append([(int(i["deadline"]["N"]), i["reservation_id"]["S"]) for i in answer["Items"]])
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    expected = sorted((d, rid) for rid, d in deadlines.items() if d <= 6 and rid != "r05")
+    for limit in (1, 3, 4, 5, 100):
+        seen = [entry for page in pages(limit, 6) for entry in page]
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen), limit  # in sort-key order
+        assert sorted(seen) == expected, limit  # each matching item once, none past the condition
+    first = pages(3, 6)[0]  # resuming from a cursor inside a tie (deadline 0 holds r00..r03)
+    cursor = {"reservation_id": {"S": first[-1][1]}, "open_shard": {"S": "open"}, "deadline": {"N": str(first[-1][0])}}
+    rest = [entry for page in pages(3, 6, cursor) for entry in page]
+    assert sorted(first + rest) == expected and not set(first) & set(rest)
