@@ -22,14 +22,38 @@ READY_TIMEOUT_SECONDS = 30
 
 
 class InlineWSGI:
-    """moto's WSGI app served on the event loop itself, one request at a time. moto is pure Python under one GIL, so
-    uvicorn's WSGI adapter (a thread pool and a queue per request) bought no parallelism, only hand-offs: about a tenth
-    of this process's CPU. Requests are small JSON bodies, answered whole."""
+    """moto's WSGI app served on the event loop itself for DynamoDB's item calls, one at a time. moto is pure Python
+    under one GIL, so uvicorn's WSGI adapter (a thread pool and a queue per request) bought no parallelism, only
+    hand-offs: about a tenth of this process's CPU. Other calls (the rollup job's stream reads, scans, table
+    management) can take long and run in a worker thread, so the GIL's switching lets item calls through meanwhile
+    instead of waiting behind them. Requests are small JSON bodies, answered whole."""
+
+    INLINE = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems",
+                        "TransactGetItems", "BatchGetItem", "BatchWriteItem"})
 
     def __init__(self, app: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.app = app
+        self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moto-slow")
+
+    def respond(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        answer: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer[:] = [int(status.split(" ", 1)[0]), headers]
+
+        chunks = self.app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return answer[0], answer[1], payload
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import asyncio
+
         from uvicorn.middleware.wsgi import build_environ
 
         body = bytearray()
@@ -38,18 +62,13 @@ class InlineWSGI:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        answer: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            answer[:] = [int(status.split(" ", 1)[0]), headers]
-
-        chunks = self.app(build_environ(scope, message, io.BytesIO(body)), start_response)  # type: ignore[arg-type]
-        try:
-            payload = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
-        status, headers = answer
+        environ = build_environ(scope, message, io.BytesIO(body))  # type: ignore[arg-type]
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target.startswith("DynamoDB_") and target.rpartition(".")[2] in self.INLINE:
+            status, headers, payload = self.respond(environ)
+        else:
+            status, headers, payload = await asyncio.get_running_loop().run_in_executor(self.workers, self.respond,
+                                                                                        environ)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers]})
         await send({"type": "http.response.body", "body": payload})
