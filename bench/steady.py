@@ -5,13 +5,15 @@ Every completion writes a usage record and a reservation and settles in a transa
 thousands of items. moto used to deep-copy every table a transaction touched (latency grew with each request);
 local/moto_transactions.py copies only the items touched. Target: the p99 over all 10,000 within 2x of the p99 over
 the first 300. Also prints the p50/p99 of each successive 1,000 and the CPU per request of the gateway and DynamoDB
-processes.
+processes, and the machine's load average at the end of each 1,000 (on a shared machine a window's latency follows
+the load; its CPU per request does not, and is what shows whether work per request grows).
 
 Run: `.venv/bin/python -m bench.steady [requests]`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -37,7 +39,8 @@ def main(total: int = 10_000) -> None:
                     raise RuntimeError(f"request {index + 1}: {response.status_code} {response.text[:500]}")
                 if (index + 1) % step == 0:
                     now = cpu_seconds(gateway.pid), cpu_seconds(dynamodb) if dynamodb else 0.0
-                    window.append(((now[0] - mark[0]) / step * 1000, (now[1] - mark[1]) / step * 1000))
+                    window.append(((now[0] - mark[0]) / step * 1000, (now[1] - mark[1]) / step * 1000,
+                                   os.getloadavg()[0]))
                     mark = now
                     print(f"  {index + 1:,} requests, p50 of the last {step:,} {percentile(latencies[-step:], 50):.1f} ms,"
                           f" CPU per request: gateway {window[-1][0]:.2f} ms, DynamoDB {window[-1][1]:.2f} ms", flush=True)
@@ -46,8 +49,8 @@ def main(total: int = 10_000) -> None:
     print(f"make run: {total:,} sequential chat completions (fake upstream; DynamoDB = moto server, own process)")
     for number, start in enumerate(range(0, total, step)):
         part = latencies[start:start + step]
-        cpu = f"  CPU/request gateway {window[number][0]:5.2f} ms, DynamoDB {window[number][1]:5.2f} ms" \
-            if number < len(window) else ""
+        cpu = f"  CPU/request gateway {window[number][0]:5.2f} ms, DynamoDB {window[number][1]:5.2f} ms," \
+            f" load {window[number][2]:4.1f}" if number < len(window) else ""
         print(f"  requests {start + 1:>6,}-{start + len(part):>6,}: p50 {percentile(part, 50):6.1f} ms"
               f"  p99 {percentile(part, 99):6.1f} ms{cpu}")
     first = percentile(latencies[:300], 99)
