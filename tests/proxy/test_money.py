@@ -128,6 +128,32 @@ def test_the_sweep_releases_reservations_of_crashed_invocations(payer):
     assert handler({}, None) == {"released": 0}
 
 
+def test_the_sweep_writes_nothing_for_requests_that_settled(payer):
+    """Markers of settled requests are skipped after a read of their account: no refused settle transaction each."""
+    settled = [_reserve(payer, f"req_settled_{i}", Decimal("0.10")) for i in range(3)]
+    for res in settled:
+        assert metering.settle(res, UsageRecord(user_id=payer["user_id"], request_id=res.reservation_id,
+                                                key_id=payer["key_id"], plan_id=2, endpoint=res.endpoint,
+                                                model=res.model, provider="openai", cost=Decimal("0.01"),
+                                                created_at=res.created_at))
+    _reserve(payer, "req_crashed_too", Decimal("0.10"))
+    timeutil.shift_clock(metering.RESERVATION_SECONDS + 1)
+    calls: list[str] = []
+    events = db.client().meta.events
+
+    def count(model, **_):
+        calls.append(model.name)
+
+    events.register("before-call.dynamodb", count)
+    try:
+        assert metering.sweep() == 1
+    finally:
+        events.unregister("before-call.dynamodb", count)
+    assert calls.count("TransactWriteItems") == 1, calls  # the crashed one only
+    assert balance(payer["user_id"]) == (Decimal("10.00") - Decimal("0.03"), 0)
+    assert metering.open_holds(payer["user_id"]) == {}
+
+
 def test_ai_included_plan_reserves_against_the_monthly_budget(client, demo):
     key = demo["license_pro"]["key"]
     user_id = demo["license_pro"]["user_id"]
