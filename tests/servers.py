@@ -78,3 +78,29 @@ def gateway_server(app: Any, log_level: str = "warning") -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
+                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
+
+
+@contextmanager
+def without_provider_keys() -> Iterator[None]:
+    """No provider configured (the sandbox answers, nothing can reach a real provider); the environment put back."""
+    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
+    try:
+        yield
+    finally:
+        for name in PROVIDER_KEYS:  # a key the test set itself goes too
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+
+
+@contextmanager
+def demo_gateway() -> Iterator[dict[str, Any]]:
+    """The local gateway on 127.0.0.1 over a moto server, seeded with the demo data: {"base": url, "keys": demo keys}."""
+    from local import seed
+    from local.gateway_app import build_app
+
+    with without_provider_keys(), moto_server(), gateway_server(build_app()) as base:
+        yield {"base": base, "keys": seed.seed_demo()}

@@ -3,7 +3,6 @@ server, demo data): messages, stream, tools and count_tokens, through the sandbo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,24 +11,16 @@ import anthropic
 import pytest
 
 from gateway_common import users
-from local import seed
-from local.gateway_app import build_app
-from tests.servers import gateway_server, moto_server
+from tests.servers import demo_gateway
 
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
-                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
 TOOL = {"name": "get_weather", "description": "Weather of a city",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[dict[str, Any]]:
-    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
-    try:
-        with moto_server(), gateway_server(build_app()) as base:
-            yield {"base": base, "keys": seed.seed_demo()}
-    finally:
-        os.environ.update(saved)
+    with demo_gateway() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ server, demo data). Without provider credentials the local gateway answers throu
 from __future__ import annotations
 
 import base64
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,22 +13,13 @@ import pytest
 
 from gateway_common import apikeys, plans, timeutil, users
 from gateway_common.models import RateLimitOverride
-from local import seed
-from local.gateway_app import build_app
-from tests.servers import gateway_server, moto_server
-
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
-                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
+from tests.servers import demo_gateway, gateway_server
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[dict[str, Any]]:
-    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
-    try:
-        with moto_server(), gateway_server(build_app()) as base:
-            yield {"base": base, "keys": seed.seed_demo()}
-    finally:
-        os.environ.update(saved)
+    with demo_gateway() as stack:
+        yield stack
 
 
 def client_for(gateway: dict[str, Any], key: str) -> openai.OpenAI:

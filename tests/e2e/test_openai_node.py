@@ -7,7 +7,6 @@ reachable; a later run with the same lockfile reuses the install). Skipped, sayi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,13 +15,9 @@ from typing import Any
 
 import pytest
 
-from local import seed
-from local.gateway_app import build_app
-from tests.servers import gateway_server, moto_server
+from tests.servers import demo_gateway
 
 NODE_DIR = Path(__file__).with_name("node")
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
-                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
 
 
 def _installed() -> bool:
@@ -41,16 +36,11 @@ def node_results() -> Iterator[dict[str, Any]]:
     if not (shutil.which("node") and shutil.which("npm")):
         pytest.skip("node and npm are needed for the Node SDK test (apt-get install nodejs npm)")
     _installed()
-    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
-    try:
-        with moto_server(), gateway_server(build_app()) as base:
-            keys = seed.seed_demo()
-            done = subprocess.run(["node", "client.mjs", base, keys["test"]["key"]], cwd=NODE_DIR, capture_output=True,
-                                  text=True, timeout=120, check=False)
-            assert done.returncode == 0, done.stderr[-3000:]
-            yield json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        os.environ.update(saved)
+    with demo_gateway() as stack:
+        done = subprocess.run(["node", "client.mjs", stack["base"], stack["keys"]["test"]["key"]], cwd=NODE_DIR,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        yield json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_chat(node_results):

@@ -29,10 +29,8 @@ from gateway_common.keys import hash_key, key_id_for_hash
 from gateway_common.timeutil import utcnow
 from local import seed
 from local.gateway_app import build_app
-from tests.servers import gateway_server, moto_server
+from tests.servers import gateway_server, moto_server, without_provider_keys
 
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "PORTKEY_API_KEY",
-                 "FEATHERLESS_API_KEY", "CHUTES_API_KEY")
 MODELS = ("openai/gpt-4o-mini", "openai/gpt-4o")
 EMBEDDING = "openai/text-embedding-3-small"
 
@@ -94,25 +92,23 @@ def stack() -> Iterator[dict[str, Any]]:
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    saved = {name: os.environ.pop(name) for name in PROVIDER_KEYS if name in os.environ}
     saved_base = os.environ.get("OPENAI_BASE_URL")
     upstream = Starlette(routes=[Route("/v1/chat/completions", _upstream, methods=["POST"]),
                                  Route("/v1/embeddings", _upstream_embeddings, methods=["POST"])])
     dynamodb_backends.reset()  # nor take any over: a moto server left by an earlier test keeps its tables and records
     try:
-        with moto_server(), gateway_server(upstream) as fake, gateway_server(build_app()) as base:
+        with without_provider_keys(), moto_server(), gateway_server(upstream) as fake, \
+                gateway_server(build_app()) as base:
             os.environ["OPENAI_API_KEY"] = "sk-ground-truth"
             os.environ["OPENAI_BASE_URL"] = fake + "/v1"
             catalog.clear_cache()
             yield {"base": base, "keys": seed.seed_demo()}
     finally:
         dynamodb_backends.reset()  # the moto server shares this process's moto state: leave none to the next test
-        os.environ.pop("OPENAI_API_KEY", None)
         if saved_base is None:
             os.environ.pop("OPENAI_BASE_URL", None)
         else:
             os.environ["OPENAI_BASE_URL"] = saved_base
-        os.environ.update(saved)
         catalog.clear_cache()
 
 

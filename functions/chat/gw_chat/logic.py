@@ -241,16 +241,3 @@ async def images(call: Call, request: dict[str, Any]) -> tuple[Target, dict[str,
 
 async def open_stream(call: Call) -> tuple[Target, dict[str, Any], AsyncIterator[dict[str, Any]]]:
     return await _settle_on_failure(call, routing.open_stream(call.targets, call.body))
-
-
-def license_model(provider: str, model: str) -> str:
-    """/api/chat names a provider and the provider's model; find the catalog id."""
-    models = catalog.models()
-    direct = f"{provider}/{model}"
-    if direct in models:
-        return direct
-    for entry in models.values():
-        if entry.provider == provider and (entry.id.split("/", 1)[1] == model or any(r.model == model for r in entry.routes)):
-            return entry.id
-    known = sorted(e.id.split("/", 1)[1] for e in models.values() if e.provider == provider and not e.is_image)
-    raise BadRequest(f"Unknown {provider} model '{model}': one of {', '.join(known)}", code="model_not_found")

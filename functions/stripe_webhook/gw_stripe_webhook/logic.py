@@ -247,13 +247,7 @@ def _payment_failed(event_id: str, intent: dict[str, Any]) -> str:
                      "decline_code": error.get("decline_code"), "error_code": error.get("code")},
         ),
     ]
-    try:
-        billing.write(items)
-    except ClientError as exc:
-        if db.cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
-            return "duplicate"
-        raise
-    return "recorded"
+    return "recorded" if billing.write_once(items) else "duplicate"
 
 
 # ---------------------------------------------------------------- refunds

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from gateway_common import audit, autotopup, billing, customers, db, subscriptions, users
+from gateway_common import audit, autotopup, billing, customers, subscriptions, users
 from gateway_common.observability import logger
 from gateway_common.timeutil import iso_now
 
@@ -83,13 +81,7 @@ def on_invoice(event_id: str, kind: str, invoice: dict[str, Any]) -> str:
                      "billing_reason": invoice.get("billing_reason"), "stripe_event_id": event_id},
         ),
     ]
-    try:
-        billing.write(items)
-    except ClientError as exc:
-        if db.cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
-            return "duplicate"
-        raise
-    return "recorded"
+    return "recorded" if billing.write_once(items) else "duplicate"
 
 
 def on_setup_succeeded(event_id: str, setup: dict[str, Any]) -> str:

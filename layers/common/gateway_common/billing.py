@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from . import db
 from .dynamo_items import to_item
 from .dynamo_types import serialize_item
@@ -94,3 +96,14 @@ def write(items: list[dict[str, Any]]) -> None:
     from . import audit
 
     audit.transact(items)
+
+
+def write_once(items: list[dict[str, Any]]) -> bool:
+    """``write``, where the first item's condition marks the event as seen: False (nothing written) for a duplicate."""
+    try:
+        write(items)
+    except ClientError as exc:
+        if db.cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise
+    return True

@@ -96,6 +96,18 @@ export async function busy(button, out, fn) {
   }
 }
 
+// An inline form: its controls, a submit button, and a live region that shows what `action` resolves to (or its error).
+export function formOf(label, controls, submit, action) {
+  const out = h('div', { 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, submit);
+  const form = h('form', { class: 'inline-form', 'aria-label': label }, ...controls, button, out);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(button, out, async () => fill(out, await action()));
+  });
+  return form;
+}
+
 // A modal dialog; resolves to the button value ('ok' / 'cancel') or the form's values.
 export function dialog(title, body, { ok = 'OK', cancel = 'Cancel', danger = false } = {}) {
   return new Promise((resolve) => {

@@ -1,18 +1,7 @@
 // Admin (the API decides: every call here is refused with 403 for a non-admin key, and the page says so).
 // Users (create, grant credits with a reason), the monitor, audit logs (filters, paging), rate-limit overrides.
 import { ApiError, api, del, get, post } from '../api.js';
-import { busy, card, date, errorBox, field, fill, h, input, money, notice, num, pager, select, table } from '../ui.js';
-
-function formOf(label, controls, submit, action) {
-  const out = h('div', { 'aria-live': 'polite' });
-  const button = h('button', { type: 'submit' }, submit);
-  const form = h('form', { class: 'inline-form', 'aria-label': label }, ...controls, button, out);
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    busy(button, out, async () => fill(out, await action()));
-  });
-  return form;
-}
+import { card, date, errorBox, field, fill, formOf, h, input, money, notice, num, pager, select, table } from '../ui.js';
 
 function usersCard(users, plans) {
   const userOptions = users.map((u) => [u.user_id, `${u.username} (${u.email || u.user_id})`]);

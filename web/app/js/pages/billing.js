@@ -2,18 +2,7 @@
 // marked (a paid plan is a Stripe subscription: Subscribe opens Checkout in subscription mode; the plan changes only
 // when Stripe reports the payment).
 import { ApiError, get, post } from '../api.js';
-import { busy, card, date, field, fill, h, input, money, notice, num, table } from '../ui.js';
-
-function formOf(label, controls, submit, action) {
-  const out = h('div', { 'aria-live': 'polite' });
-  const button = h('button', { type: 'submit' }, submit);
-  const form = h('form', { class: 'inline-form', 'aria-label': label }, ...controls, button, out);
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    busy(button, out, async () => fill(out, await action()));
-  });
-  return form;
-}
+import { busy, card, date, field, fill, formOf, h, input, money, notice, num, table } from '../ui.js';
 
 // Stripe not configured (locally, without STRIPE_SECRET_KEY) is a 503: said plainly, not as a failure.
 function paymentsOff(err) {
