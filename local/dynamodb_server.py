@@ -31,11 +31,24 @@ class InlineWSGI:
     INLINE = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems",
                         "TransactGetItems", "BatchGetItem", "BatchWriteItem"})
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, dispatcher: Any) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self.app = app
+        self.dispatcher = dispatcher
+        self.apps: dict[str, Any] = {}  # X-Amz-Target's service prefix -> moto's app for that service
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moto-slow")
+
+    def app_for(self, environ: dict[str, Any]) -> Any:
+        """moto's app for the request's service, found by moto's dispatcher once per service: the dispatcher looks
+        the backend up anew on every request (a directory listing of moto's modules among it, 5% of this process's
+        CPU). Requests without a target (table-less calls, moto's own API) always take the dispatcher."""
+        service = str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")[0]
+        if not service:
+            return self.dispatcher
+        app = self.apps.get(service)
+        if app is None:
+            app = self.apps[service] = self.dispatcher.get_application(environ)
+        return app
 
     def respond(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         answer: list[Any] = []
@@ -43,7 +56,7 @@ class InlineWSGI:
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             answer[:] = [int(status.split(" ", 1)[0]), headers]
 
-        chunks = self.app(environ, start_response)
+        chunks = self.app_for(environ)(environ, start_response)
         try:
             payload = b"".join(chunks)
         finally:

@@ -5,7 +5,8 @@ Python on whatever thread serves it, so two concurrent conditional updates can i
 write and read operations restores the guarantee our limits and ledger rely on (tests of exactness would otherwise
 measure moto, not the gateway). ``install`` also bounds moto's transaction rollback by the items touched
 (``moto_transactions``) and its index queries by the items an index holds (``moto_indexes``), so local latency does
-not grow with the tables, and answers item operations without moto's generic serializer (``moto_responses``).
+not grow with the tables, answers item operations without moto's generic serializer (``moto_responses``), and
+parses each expression text once (``moto_parsing``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import moto_indexes, moto_responses, moto_transactions
+    from . import moto_indexes, moto_parsing, moto_responses, moto_transactions
 
     moto_transactions.install()  # before the lock wraps it
     moto_indexes.install()
     moto_responses.install()
+    moto_parsing.install()
     for cls in (DynamoDBBackend, DynamoHandler):
         for name in _OPERATIONS:
             original = getattr(cls, name, None)
