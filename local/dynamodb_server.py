@@ -22,11 +22,17 @@ READY_TIMEOUT_SECONDS = 30
 
 
 class InlineWSGI:
-    """moto's WSGI app served on the event loop itself for DynamoDB's item calls, one at a time. moto is pure Python
+    """moto's server app, served on the event loop itself for DynamoDB's item calls, one at a time. moto is pure Python
     under one GIL, so uvicorn's WSGI adapter (a thread pool and a queue per request) bought no parallelism, only
     hand-offs: about a tenth of this process's CPU. Other calls (the rollup job's stream reads, scans, table
     management) can take long and run in a worker thread, so the GIL's switching lets item calls through meanwhile
-    instead of waiting behind them. Requests are small JSON bodies, answered whole."""
+    instead of waiting behind them. Requests are small JSON bodies, answered whole.
+
+    Calls of a JSON-protocol service (an ``X-Amz-Target`` header, ``POST /``: DynamoDB and its streams) go straight
+    to moto's handler for the service, as moto's Flask view would call it (``handler_response``); moto's dispatcher
+    looked the backend up anew on every request (a listing of moto's modules among it) and Flask's request and
+    response cycle wrapped it: together a fifth of this process's CPU. Anything else goes through moto's dispatcher
+    and Flask, as before. ``tests/unit/test_dynamodb_server.py`` checks that both answer alike."""
 
     INLINE = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems",
                         "TransactGetItems", "BatchGetItem", "BatchWriteItem"})
@@ -35,34 +41,63 @@ class InlineWSGI:
         from concurrent.futures import ThreadPoolExecutor
 
         self.dispatcher = dispatcher
-        self.apps: dict[str, Any] = {}  # X-Amz-Target's service prefix -> moto's app for that service
+        self.handlers: dict[str, Any] = {}  # X-Amz-Target's service prefix -> moto's handler (or None: use Flask)
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moto-slow")
 
-    def app_for(self, environ: dict[str, Any]) -> Any:
-        """moto's app for the request's service, found by moto's dispatcher once per service: the dispatcher looks
-        the backend up anew on every request (a directory listing of moto's modules among it, 5% of this process's
-        CPU). Requests without a target (table-less calls, moto's own API) always take the dispatcher."""
+    def handler_for(self, environ: dict[str, Any]) -> Any:
+        """moto's handler for a JSON-protocol call, found through moto's own dispatcher and URL map once per service;
+        None for any other request."""
         service = str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")[0]
-        if not service:
-            return self.dispatcher
-        app = self.apps.get(service)
-        if app is None:
-            app = self.apps[service] = self.dispatcher.get_application(environ)
-        return app
+        if not service or environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/":
+            return None
+        if service not in self.handlers:
+            app = self.dispatcher.get_application(environ)
+            endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            self.handlers[service] = getattr(app.view_functions[endpoint], "callback", None)
+        return self.handlers[service]
 
-    def respond(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    @staticmethod
+    def handler_response(handler: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """What moto's Flask view (``moto.core.utils.convert_to_flask_response``) answers, without Flask: the same
+        request class, the same call, a ClientError as its 400, and the headers Flask's Response would add."""
+        from botocore.exceptions import ClientError
+        from moto.moto_api import recorder
+        from moto.moto_server.werkzeug_app import BackendRequest
+
+        request = BackendRequest(environ)
+        try:
+            recorder._record_request(request)
+            result = handler(request, request.raw_url, dict(request.headers))
+        except ClientError as error:
+            result = 400, {}, error.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        payload = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        fields = [(str(k), str(v)) for k, v in headers.items() if k.lower() not in ("content-length", "status")]
+        if not any(k.lower() == "content-type" for k, _ in fields):
+            fields.append(("Content-Type", "text/html; charset=utf-8"))  # Flask's default
+        fields.append(("Content-Length", str(len(payload))))
+        return int(status), fields, payload
+
+    @staticmethod
+    def wsgi_response(app: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         answer: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             answer[:] = [int(status.split(" ", 1)[0]), headers]
 
-        chunks = self.app_for(environ)(environ, start_response)
+        chunks = app(environ, start_response)
         try:
             payload = b"".join(chunks)
         finally:
             if hasattr(chunks, "close"):
                 chunks.close()
         return answer[0], answer[1], payload
+
+    def respond(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        handler = self.handler_for(environ)
+        if handler is not None:
+            return self.handler_response(handler, environ)
+        return self.wsgi_response(self.dispatcher, environ)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         import asyncio

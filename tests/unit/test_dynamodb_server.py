@@ -1,0 +1,88 @@
+"""local/dynamodb_server.py answers DynamoDB's calls straight from moto's handler, without moto's dispatcher and Flask:
+the same status, content type and body as through them, for successes, refusals and unknown tables alike."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from local import moto_atomic
+from local.dynamodb_server import InlineWSGI
+
+SCOPE = "Credential=AKIDEXAMPLE/20261203/us-east-1/dynamodb/aws4_request"
+
+
+def _environ(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    from werkzeug.test import EnvironBuilder
+
+    return EnvironBuilder(method="POST", path="/", base_url="http://127.0.0.1:8000", data=json.dumps(body),
+                          headers={"X-Amz-Target": f"DynamoDB_20120810.{operation}",
+                                   "Content-Type": "application/x-amz-json-1.0",
+                                   "Authorization": f"AWS4-HMAC-SHA256 {SCOPE}, SignedHeaders=host, Signature=0"},
+                          ).get_environ()
+
+
+def _calls(table: str) -> list[tuple[str, dict[str, Any]]]:
+    key = {"pk": {"S": "a"}}
+    return [
+        ("CreateTable", {"TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
+        ("PutItem", {"TableName": table, "Item": {**key, "n": {"N": "1"}, "b": {"B": "AAE="}}}),
+        ("GetItem", {"TableName": table, "Key": key}),
+        ("UpdateItem", {"TableName": table, "Key": key, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "2"}}, "ReturnValues": "ALL_NEW"}),
+        ("UpdateItem", {"TableName": table, "Key": key, "UpdateExpression": "ADD n :one",  # refused: n is 3
+                        "ConditionExpression": "n < :one", "ExpressionAttributeValues": {":one": {"N": "2"}}}),
+        ("TransactWriteItems", {"TransactItems": [{"ConditionCheck": {
+            "TableName": table, "Key": key, "ConditionExpression": "attribute_not_exists(pk)"}}]}),
+        ("Query", {"TableName": table, "KeyConditionExpression": "pk = :a",
+                   "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+        ("GetItem", {"TableName": table + "-missing", "Key": key}),
+        ("UpdateItem", {"TableName": table, "Key": key, "UpdateExpression": "SET SET"}),  # a syntax error
+    ]
+
+
+def _answers(respond: Any, table: str) -> list[tuple[int, str, Any]]:
+    answers = []
+    for operation, body in _calls(table):
+        status, headers, payload = respond(_environ(operation, body))
+        fields = {k.lower(): v for k, v in headers}
+        assert fields["content-length"] == str(len(payload)), operation
+        text = payload.decode().replace(table, "T")
+        parsed = json.loads(text) if text.startswith("{") else text
+        if operation == "CreateTable":
+            parsed = parsed["TableDescription"]["TableStatus"]  # not the creation time
+        answers.append((status, fields["content-type"], parsed))
+    return answers
+
+
+@pytest.fixture
+def server() -> InlineWSGI:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    moto_atomic.install()
+    return InlineWSGI(DomainDispatcherApplication(create_backend_app))
+
+
+def test_dynamodb_calls_answer_as_through_motos_flask_app(server):
+    run = uuid.uuid4().hex  # moto's server-mode state is the process's: fresh tables each run
+    direct = _answers(server.respond, f"direct-{run}")
+    through_flask = _answers(lambda environ: server.wsgi_response(server.dispatcher, environ), f"flask-{run}")
+    assert direct == through_flask
+    assert [status for status, _, _ in direct] == [200, 200, 200, 200, 400, 400, 200, 400, 400]
+    assert direct[3][2]["Attributes"]["n"] == {"N": "3"}
+    assert direct[4][2]["__type"].endswith("ConditionalCheckFailedException")
+    assert server.handlers.keys() == {"DynamoDB_20120810"}  # found once, then reused
+
+
+def test_calls_without_a_target_take_motos_dispatcher(server):
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(method="GET", path="/moto-api/data.json", base_url="http://127.0.0.1:8000").get_environ()
+    assert server.handler_for(environ) is None
+    status, _, payload = server.respond(environ)
+    assert status == 200 and "dynamodb" in json.loads(payload)
