@@ -52,7 +52,7 @@ class _Placeholders(dict[str, Any]):
         return _Placeholder(name, self.values)
 
 
-def _tree(parser_class: Any, expression: str) -> tuple[Any, list[str], list[str]]:
+def _tree(parser_class: Any, expression: str) -> tuple[Any, frozenset[int], list[str], list[str]]:
     """moto's parse up to (not including) building operators, with names and values left as placeholders."""
     parser = parser_class(expression, _Placeholders(values=False), _Placeholders(values=True))
     nodes = parser._lex_condition_expression()
@@ -64,17 +64,31 @@ def _tree(parser_class: Any, expression: str) -> tuple[Any, list[str], list[str]
     nodes = parser._apply_parens_and_booleans(nodes)
     node = nodes[0]
     parser._assert_no_redundant_parentheses(node)
-    return node, parser._find_literals(node), parser._find_expr_attr_values(node)
+    return node, frozenset(_holders(node)), parser._find_literals(node), parser._find_expr_attr_values(node)
 
 
-def _fill(node: Any, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
-    """The tree with this call's names and values; a missing one raises the KeyError moto's parser raises."""
-    held = node.value
-    if isinstance(held, _Placeholder):
-        return node._replace(value=(values if held.values else names)[held.name])  # type: ignore[index]
-    if not node.children:
+def _holders(node: Any) -> set[int]:
+    """The ids of the nodes that hold a placeholder or have one below them: ``_fill`` rebuilds only those (the
+    gateway's admission condition is a tree of ~100 nodes, ~20 of them names and values)."""
+    found: set[int] = set()
+    for child in node.children:
+        found |= _holders(child)
+    if found or isinstance(node.value, _Placeholder):
+        found.add(id(node))
+    return found
+
+
+def _fill(node: Any, holders: frozenset[int], names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
+    """The tree with this call's names and values; a missing one raises the KeyError moto's parser raises. Nodes are
+    moto's namedtuples (nonterminal, kind, text, value, children), rebuilt only on the way to a placeholder."""
+    if id(node) not in holders:
         return node
-    return node._replace(children=[_fill(child, names, values) for child in node.children])
+    held = node[3]
+    if isinstance(held, _Placeholder):
+        filled = (values if held.values else names)[held.name]  # type: ignore[index]
+        return tuple.__new__(type(node), (node[0], node[1], node[2], filled, node[4]))
+    children = [_fill(child, holders, names, values) for child in node[4]]
+    return tuple.__new__(type(node), (node[0], node[1], node[2], held, children))
 
 
 def _install_condition_cache() -> None:
@@ -88,10 +102,10 @@ def _install_condition_cache() -> None:
         if not self.condition_expression:
             return original(self)
         try:
-            node, found_names, found_values = trees(self.condition_expression)
+            node, holders, found_names, found_values = trees(self.condition_expression)
         except Exception:  # noqa: BLE001 - moto's own parse raises its own error for a bad expression
             return original(self)
-        node = _fill(node, self.expression_attribute_names, self.expression_attribute_values)
+        node = _fill(node, holders, self.expression_attribute_names, self.expression_attribute_values)
         self.expr_attr_names_found.extend(found_names)
         self.expr_attr_values_found.extend(found_values)
         return self._make_op_condition(node)
@@ -100,19 +114,31 @@ def _install_condition_cache() -> None:
 
 
 def _install_update_cache() -> None:
+    from moto.dynamodb.parsing.ast_nodes import Node, UpdateExpression
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import ActionCountValidator
 
     make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
 
+    counter = ActionCountValidator()
+
+    def mark_counted(node: Any) -> None:
+        """Flag each node whose clause counts pass (moto checks every UpdateExpression node of the tree, nested
+        ones too); a node that fails is left for moto's validator to refuse, at its own time, on every call."""
+        for child in node.children or ():
+            if isinstance(child, Node):
+                mark_counted(child)
+        if isinstance(node, UpdateExpression):
+            try:
+                counter.verify_action_counts(node)
+            except Exception:  # noqa: BLE001 - whatever moto raises, it raises again while validating
+                return
+            node.__dict__[_COUNTS_CHECKED] = True
+
     @lru_cache(maxsize=1024)
     def parsed(text: str) -> Any:
         tree = make(UpdateExpressionParser, text)
-        try:
-            ActionCountValidator().verify_action_counts(tree)
-        except Exception:  # noqa: BLE001 - moto's validator raises it again, at its own time, on every call
-            return tree
-        tree.__dict__[_COUNTS_CHECKED] = True
+        mark_counted(tree)
         return tree
 
     UpdateExpressionParser.make = classmethod(lambda cls, text: parsed(text))  # type: ignore[assignment]
