@@ -180,14 +180,19 @@ def _install_lighter_validation() -> None:
             return _copy_tree(value, Node)
         return copy.deepcopy(value, memo)
 
+    handled_by: dict[tuple[type, type], type | None] = {}  # (processor class, node class) -> the map key it takes
+
     def processor_for(traverser: Any, node_class: type) -> Any:
-        chosen = traverser.__dict__.get("_gw_processors")
-        if chosen is None:
-            chosen = traverser.__dict__["_gw_processors"] = {}
-        if node_class not in chosen:
-            chosen[node_class] = next((processor for handled, processor in traverser._processing_map().items()
-                                       if issubclass(node_class, handled)), None)
-        return chosen[node_class]
+        """The processor's function for a node class: the map's first key the class is a subclass of (the map's
+        keys are fixed per processor class; its functions are bound to the instance, whose map is built once)."""
+        mapping = traverser.__dict__.get("_gw_processing_map")
+        if mapping is None:
+            mapping = traverser.__dict__["_gw_processing_map"] = traverser._processing_map()
+        key = (type(traverser), node_class)
+        if key not in handled_by:
+            handled_by[key] = next((handled for handled in mapping if issubclass(node_class, handled)), None)
+        handled = handled_by[key]
+        return None if handled is None else mapping[handled]
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
         node_class = type(node)

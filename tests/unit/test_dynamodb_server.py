@@ -77,6 +77,7 @@ def test_dynamodb_calls_answer_as_through_motos_flask_app(server):
     assert direct[3][2]["Attributes"]["n"] == {"N": "3"}
     assert direct[4][2]["__type"].endswith("ConditionalCheckFailedException")
     assert server.handlers.keys() == {"DynamoDB_20120810"}  # found once, then reused
+    assert server.urls == {("http", "127.0.0.1:8000"): "http://127.0.0.1:8000/"}
 
 
 def test_calls_without_a_target_take_motos_dispatcher(server):
