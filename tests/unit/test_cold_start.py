@@ -20,11 +20,19 @@ report = {{
     "openapi_models_built_at_import": openapi_models.OpenAPI.__pydantic_complete__,
     "default_restored": _config.config_defaults["defer_build"] is False,
     "own_models_built": schemas.ChatCompletionRequest.__pydantic_complete__,
-    "heavy_modules": sorted(m for m in ("boto3", "s3transfer", "stripe", "jwt", "mangum") if m in sys.modules),
+    "heavy_modules": sorted(m for m in ("boto3", "s3transfer", "stripe", "jwt", "mangum", "click", "pydantic.v1")
+                            if sys.modules.get(m) is not None),
 }}
 document = gw_chat.app.app.openapi()
 report["openapi_paths"] = sorted(document["paths"])
 report["openapi_models_built_after_use"] = openapi_models.OpenAPI.__pydantic_complete__
+import httpx
+from fastapi._compat import shared
+from pydantic import v1
+class Legacy(v1.BaseModel):
+    pass
+report["v1_model_seen_once_imported"] = shared.annotation_is_pydantic_v1(Legacy)
+report["httpx_main_is_the_stub"] = httpx.main.__module__ == "httpx"
 print(json.dumps(report))
 """
 
@@ -38,6 +46,7 @@ def _probe() -> dict[str, object]:
 
 
 def test_chat_import_defers_only_fastapis_own_models_and_skips_unused_libraries():
+    """Unused libraries include httpx's command-line tool (click) and pydantic.v1 (FastAPI's check for v1 models)."""
     report = _probe()
     assert report["openapi_models_built_at_import"] is False, "FastAPI's OpenAPI models were built at import again"
     assert report["default_restored"] is True, "pydantic's defer_build default must be put back after FastAPI loads"
@@ -46,3 +55,6 @@ def test_chat_import_defers_only_fastapis_own_models_and_skips_unused_libraries(
     # the deferred models still build when the document is asked for, and the document is whole
     assert report["openapi_models_built_after_use"] is True
     assert "/v1/chat/completions" in report["openapi_paths"] and "/chat/sessions/{session_id}" in report["openapi_paths"]
+    # FastAPI's pydantic.v1 check still answers once pydantic.v1 is imported; httpx kept its stub for the CLI
+    assert report["v1_model_seen_once_imported"] is True
+    assert report["httpx_main_is_the_stub"] is True
