@@ -157,6 +157,9 @@ def create_app(title: str, routers: Sequence[APIRouter], *, description: str = "
         version=__version__,
         description=description or "AI API gateway: one OpenAI-compatible endpoint in front of many LLM providers.",
         responses=ERROR_RESPONSES,
+        # The gateway observes itself through Powertools (structured logs, EMF metrics); FastAPI's native OpenTelemetry
+        # would otherwise look the global tracer, meter and logger providers up on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     for router in routers:
         app.include_router(router)
