@@ -282,17 +282,26 @@ class CapacityMeter:
 
     @staticmethod
     def _index_units(table: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
-        """Write units of the GSIs a write changes (ALL projections: any change rewrites the entry): one per KB of the
-        entry where the item enters, stays in or leaves an index, two where its index key changes (delete + put)."""
+        """Write units of the GSIs a write changes: one per KB of the index entry where the item enters, stays in or
+        leaves an index, two where its index key changes (delete + put), none where the attributes the index projects
+        (ALL: every one; INCLUDE: keys and the listed ones; KEYS_ONLY: keys) are unchanged."""
         from moto.dynamodb.models import dynamodb_backends
 
         schema = dynamodb_backends["123456789012"]["us-east-1"].get_table(table)
+        table_keys = [name for name in (schema.hash_key_attr, schema.range_key_attr) if name]
         units = 0
         for index in schema.global_indexes or []:
             names = [k["AttributeName"] for k in index.schema]
-            held = [i for i in (before, after) if i is not None and all(n in i for n in names)]
+            projection = index.projection or {}
+            kind = projection.get("ProjectionType", "ALL")
+            kept = None if kind == "ALL" else {*table_keys, *names, *projection.get("NonKeyAttributes", [])}
+
+            def entry(item: dict[str, Any], kept: set[str] | None = kept) -> dict[str, Any]:
+                return item if kept is None else {k: v for k, v in item.items() if k in kept}
+
+            held = [entry(i) for i in (before, after) if i is not None and all(n in i for n in names)]
             if len(held) == 2 and all(held[0][n] == held[1][n] for n in names):
-                held = held[1:]  # the same entry, rewritten in place
+                held = [] if held[0] == held[1] else held[1:]  # unchanged: no write; else rewritten in place
             units += sum(max(1, math.ceil(item_size(i) / 1024)) for i in held)
         return units
 

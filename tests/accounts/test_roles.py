@@ -1,4 +1,4 @@
-"""Roles: read, change (audited, with reason), list through the by-role index; never zero admins."""
+"""Roles: read, change (audited, with reason), list through the role-members index; never zero admins."""
 
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ def test_list_roles_filters_and_pages(client, demo):
     page_ids = [r["user_id"] for r in client.get("/roles?role=user&limit=500", headers=admin).json()["data"]]
     assert [r["user_id"] for r in only_users["data"]] == page_ids[1:3]
     assert {e["user_id"] for e in extra} <= set(page_ids)
+    listed = {r["user_id"]: r for r in everyone["data"]}[extra[0]["user_id"]]  # every field comes from the index
+    assert (listed["email"], listed["username"], listed["status"]) == (extra[0]["email"], "member0", "active")
+    assert listed["assigned_at"] is not None
     assert_error(client.get("/roles?role=root", headers=admin), 400, "role")
     assert_error(client.get("/roles?limit=0", headers=admin), 400, "limit")
 

@@ -1,4 +1,4 @@
-"""Data access of the IAM group: role reads through the by-role index, role and override changes written in one
+"""Data access of the IAM group: role reads through the role-members index, role and override changes written in one
 transaction with their audit entry, and audit-log reads through the AuditTable's indexes (never a Scan)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from gateway_common.dynamo_items import to_item
 from gateway_common.dynamo_types import serialize_item
 
 USERS = "UsersTable"
-ROLE_FIELDS = "user_id, email, username, #r, role_assigned_at, created_at, #s"
+ROLE_FIELDS = "user_id, email, username, #r, role_assigned_at, created_at, #s"  # role-members projects these
+ROLE_INDEX = "role-members"
 
 
 class TransactionRefused(Exception):
@@ -88,9 +89,9 @@ def override_update(user_id: str, override: dict[str, Any] | None) -> dict[str, 
 
 
 def users_with_role(role: str) -> Iterator[dict[str, Any]]:
-    """Users holding ``role``, oldest first, from the by-role index (eventually consistent)."""
+    """Users holding ``role``, oldest first, from the role-members index (eventually consistent)."""
     for page in db.query_pages(
-        USERS, IndexName="by-role", KeyConditionExpression=Key("role").eq(role),
+        USERS, IndexName=ROLE_INDEX, KeyConditionExpression=Key("role").eq(role),
         ProjectionExpression=ROLE_FIELDS, ExpressionAttributeNames={"#r": "role", "#s": "status"},
     ):
         yield from page.get("Items", [])
@@ -99,7 +100,7 @@ def users_with_role(role: str) -> Iterator[dict[str, Any]]:
 def count_with_role(role: str) -> int:
     return sum(
         int(page.get("Count", 0))
-        for page in db.query_pages(USERS, IndexName="by-role", KeyConditionExpression=Key("role").eq(role), Select="COUNT")
+        for page in db.query_pages(USERS, IndexName=ROLE_INDEX, KeyConditionExpression=Key("role").eq(role), Select="COUNT")
     )
 
 
