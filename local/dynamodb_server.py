@@ -52,9 +52,15 @@ class InlineWSGI:
         if not service or environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/":
             return None
         if service not in self.handlers:
+            from werkzeug.exceptions import HTTPException
+
             app = self.dispatcher.get_application(environ)
-            endpoint, _ = app.url_map.bind_to_environ(environ).match()
-            self.handlers[service] = getattr(app.view_functions[endpoint], "callback", None)
+            try:
+                endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            except HTTPException:  # no route for it: moto's Flask app answers (its 404 or 405), now and later
+                self.handlers[service] = None
+            else:
+                self.handlers[service] = getattr(app.view_functions[endpoint], "callback", None)
         return self.handlers[service]
 
     def handler_response(self, handler: Any, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
