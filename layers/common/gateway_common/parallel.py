@@ -34,8 +34,8 @@ def _settled(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
 
 def _at_once(calls: Sequence[Callable[[], Any]]) -> list[tuple[Any, BaseException | None]]:
     """Each call's (result, exception), all running at once: the first on the calling thread, the others on the
-    executor. Handing every call to the pool cost a thread hand-off more per round trip, which on a busy interpreter
-    is a GIL switch each way: ~5% of a chat request's CPU."""
+    executor. Handing every call to the pool cost one thread hand-off more per round trip (on a busy interpreter, a
+    GIL switch each way), while the calling thread only waited."""
     if not calls:
         return []
     futures = [executor().submit(_settled, call) for call in calls[1:]]
