@@ -13,7 +13,8 @@ local DynamoDB server's CPU. Here:
   raises the KeyError moto's parser raises) and moto builds the operators from that tree as before. Reserved words
   are checked on the text itself, as moto does.
 - An update's validation copies its tree without ``copy.deepcopy``, finds each node's processor once per node class,
-  and checks the tree's clause counts once per text (``_install_lighter_validation``).
+  checks the tree's clause counts once per text and its overlapping paths once per call
+  (``_install_lighter_validation``).
 - ``LimitedSizeDict`` (an item's attributes) summed the size of the whole item on every attribute set, so writing an
   item of n attributes cost n² sizes. Its 400 KB check now runs once, when an item is built and after an update
   expression or AttributeUpdates has run, and raises the same error moto raises.
@@ -30,6 +31,7 @@ from typing import Any
 
 _ITEM_LIMIT_BYTES = 405_000  # moto's own bound (DynamoDB's 400 KB, measured by moto at 409-410 KB)
 _COUNTS_CHECKED = "_gw_action_counts_checked"
+_TREE_PASSES = "_gw_whole_tree_has_no_overlapping_paths"
 _installed = False
 original_condition_parse: Any = None  # moto's own ConditionExpressionParser.parse, once installed
 
@@ -220,9 +222,30 @@ def _install_lighter_validation() -> None:
             return node
         return verify_action_counts(self, node)
 
+    check_for_overlapping_paths = validators.OverlappingPathsValidator.check_for_overlapping_paths
+
+    def overlaps_checked_once(self: Any, node: Any) -> Any:
+        """moto checks every UpdateExpression node of the tree (most of them) for overlapping paths, each over the
+        actions below it: a subset of the whole tree's actions, and an overlap among a subset is one among the whole.
+        So when the whole tree passes, every node does; when it does not, each node is checked as moto does, so the
+        same node raises the same error."""
+        whole = self.__dict__.get(_TREE_PASSES)
+        if whole is None:
+            root = node
+            while root.parent is not None:
+                root = root.parent
+            try:
+                check_for_overlapping_paths(self, root)
+                whole = True
+            except Exception:  # noqa: BLE001 - raised again below, by the node moto would have raised it for
+                whole = False
+            self.__dict__[_TREE_PASSES] = whole
+        return node if whole else check_for_overlapping_paths(self, node)
+
     validators.deepcopy = tree_copy  # type: ignore[attr-defined]
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
     validators.ActionCountValidator.verify_action_counts = counts_checked_once  # type: ignore[method-assign]
+    validators.OverlappingPathsValidator.check_for_overlapping_paths = overlaps_checked_once  # type: ignore[method-assign]
 
 
 def _size(attrs: dict[str, Any]) -> int:

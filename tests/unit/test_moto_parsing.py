@@ -157,6 +157,8 @@ def test_update_expressions_of_every_kind_apply_as_dynamodb_applies_them(dynamo)
 @pytest.mark.parametrize(("expression", "message"), [
     ("SET a = :v SET b = :v", "The \"SET\" section can only be used once in an update expression"),
     ("SET a = :v, a = :v", "Two document paths overlap"),
+    ("SET m.deep = :v, m = :v", "path one: [m, deep], path two: [m]"),  # a path inside another, as moto words it
+    ("SET #a = :v REMOVE #b", "Two document paths overlap"),  # two names for one attribute
     ("SET user_id = :v", "Cannot update attribute user_id. This attribute is part of the key"),
     ("SET a = :v REMOVE", "Invalid UpdateExpression: Syntax error"),
 ])
@@ -165,6 +167,17 @@ def test_a_bad_update_is_refused_every_time(dynamo, expression, message):
 
     for _ in range(2):
         with pytest.raises(ClientError) as refused:
+            names = {"#a": "same", "#b": "same"} if "#a" in expression else {}
             dynamo.update_item(TableName="UsersTable", Key={"user_id": {"S": "x"}}, UpdateExpression=expression,
-                               ExpressionAttributeValues={":v": {"N": "1"}})
+                               ExpressionAttributeValues={":v": {"N": "1"}},
+                               **({"ExpressionAttributeNames": names} if names else {}))
         assert message in refused.value.response["Error"]["Message"], refused.value.response["Error"]
+
+
+def test_an_undefined_name_in_an_update_fails_as_moto_fails_it(dynamo):
+    """moto itself raises a bare KeyError here (DynamoDB answers a ValidationException): the whole-tree check must not
+    hide it or change it."""
+    for _ in range(2):
+        with pytest.raises(KeyError, match="#missing"):
+            dynamo.update_item(TableName="UsersTable", Key={"user_id": {"S": "x"}},
+                               UpdateExpression="SET ok = :v, #missing = :v", ExpressionAttributeValues={":v": {"N": "1"}})
