@@ -96,3 +96,41 @@ def test_errors_still_go_through_motos_serializer(dynamo, compared):
             "TableName": "T", "Key": key, "ConditionExpression": "attribute_not_exists(pk)"}}])
     assert cancelled.value.response["CancellationReasons"][0]["Code"] == "ConditionalCheckFailed"
     assert compared == {"PutItem": 1}  # only the successful put took the fast path
+
+
+def test_request_bodies_parse_as_motos_parser_parses_them(dynamo, monkeypatch):
+    """Every request of the item-operation battery above parsed both ways: where the direct parse answers, it equals
+    moto's shape-walking parse; bodies with binary values (and nulls) are left to moto's parser."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    direct: list[str] = []
+    left: list[str] = []
+
+    def both(self: Any, request: Any) -> None:
+        moto_responses.original_parse(self, request)
+        mine = moto_responses.parse_directly(request.data)
+        (left if mine is None else direct).append(self._get_action())
+        if mine is not None:
+            assert mine == self.params, self._get_action()
+
+    monkeypatch.setattr(DynamoHandler, "parse_parameters", both)
+    dynamo.create_table(
+        TableName="P", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    plain = {**{k: v for k, v in ITEM.items() if k not in ("b", "bs", "sk", "g", "m")},  # ITEM's "m" holds a blob
+             "m": {"M": {"deep": {"L": [{"S": "x"}, {"N": "3"}, {"M": {}}, {"NULL": True}]}}}}
+    dynamo.put_item(TableName="P", Item=plain, ConditionExpression="attribute_not_exists(pk)")
+    dynamo.update_item(TableName="P", Key={"pk": ITEM["pk"]}, UpdateExpression="ADD n :one SET #t = :t",
+                       ExpressionAttributeNames={"#t": "t"},
+                       ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"BOOL": False}}, ReturnValues="ALL_NEW")
+    dynamo.transact_write_items(TransactItems=[{"Update": {"TableName": "P", "Key": {"pk": ITEM["pk"]},
+                                                           "UpdateExpression": "SET l = :l",
+                                                           "ExpressionAttributeValues": {":l": {"L": [{"N": "1"}]}}}}])
+    dynamo.query(TableName="P", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": ITEM["pk"]}, Limit=5)
+    dynamo.put_item(TableName="P", Item={"pk": {"S": "bin"}, "b": ITEM["b"], "bs": ITEM["bs"]})  # blobs: moto's parser
+    assert dynamo.get_item(TableName="P", Key={"pk": {"S": "bin"}})["Item"]["b"] == {"B": b"\x00\xffbin"}
+    assert {"PutItem", "UpdateItem", "TransactWriteItems", "Query", "GetItem"} <= set(direct)
+    assert "PutItem" in left  # the one with binary values
+
