@@ -134,3 +134,45 @@ def test_request_bodies_parse_as_motos_parser_parses_them(dynamo, monkeypatch):
     assert {"PutItem", "UpdateItem", "TransactWriteItems", "Query", "GetItem"} <= set(direct)
     assert "PutItem" in left  # the one with binary values
 
+
+
+def test_stream_reads_give_the_serializers_json(dynamo, monkeypatch):
+    """GetRecords answered with json.dumps: the same JSON as moto's serializer, binary values and the records' times
+    included, for a page, an empty page and a second page."""
+    import boto3
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    seen: list[str] = []
+
+    def both(self: Any, action_result: Any) -> Any:
+        mine = moto_responses.fast(self, action_result)
+        theirs = moto_responses.original_streams(self, action_result)
+        if mine is not None:
+            assert mine[0] == theirs[0] and mine[1] == theirs[1]
+            assert json.loads(mine[2]) == json.loads(theirs[2])
+            seen.append(self._get_action())
+        return theirs
+
+    monkeypatch.setattr(DynamoDBStreamsHandler, "serialized", both)
+    dynamo.create_table(
+        TableName="S", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for i in range(3):
+        dynamo.put_item(TableName="S", Item={**ITEM, "pk": {"S": f"k{i}"}})
+    dynamo.update_item(TableName="S", Key={"pk": {"S": "k0"}}, UpdateExpression="SET n = :n",
+                       ExpressionAttributeValues={":n": {"N": "2"}})
+    dynamo.delete_item(TableName="S", Key={"pk": {"S": "k1"}})
+    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    arn = dynamo.describe_table(TableName="S")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    first = streams.get_records(ShardIterator=iterator, Limit=3)
+    rest = streams.get_records(ShardIterator=first["NextShardIterator"])
+    after = streams.get_records(ShardIterator=rest["NextShardIterator"])
+    assert [r["eventName"] for r in first["Records"] + rest["Records"]] == ["INSERT"] * 3 + ["MODIFY", "REMOVE"]
+    assert first["Records"][0]["dynamodb"]["NewImage"]["b"] == {"B": b"\x00\xffbin"}
+    assert after["Records"] == []
+    assert seen == ["GetRecords"] * 3
