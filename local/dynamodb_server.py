@@ -9,6 +9,7 @@ Run alone: ``python -m local.dynamodb_server PORT``.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import socket
@@ -19,6 +20,26 @@ from typing import Any
 from .processes import Child, exit_with_parent, free_port, spawn_module
 
 READY_TIMEOUT_SECONDS = 30
+
+
+class HeapFreezer:
+    """Keeps CPython's full garbage collections of this process short. The local DynamoDB's heap only grows (every
+    stored item, stream record and index entry is objects), and a full collection walks all of it on whichever call
+    is running: measured, pauses of 45 ms after a few thousand chat completions and 320 ms after 15,000, the whole
+    tail of the latency. Every ``every`` calls the young generations are collected and what survived is frozen
+    (``gc.freeze``: left out of later collections), so a full collection walks only what came since. Measured over 70 s
+    of sequential completions (jobs every 20 s): p99.9 255 -> 48 ms, the longest 534 -> 123 ms. Frozen objects are
+    never freed: the store keeps them anyway, and garbage cycles rarely outlive the young collections."""
+
+    def __init__(self, every: int = 250) -> None:
+        self.every = every
+        self.calls = 0
+
+    def tick(self) -> None:
+        self.calls += 1
+        if self.calls % self.every == 0:
+            gc.collect(1)
+            gc.freeze()
 
 
 class InlineWSGI:
@@ -44,6 +65,7 @@ class InlineWSGI:
         self.handlers: dict[str, Any] = {}  # X-Amz-Target's service prefix -> moto's handler (or None: use Flask)
         self.urls: dict[tuple[str, str], str] = {}  # (scheme, host) -> the URL of POST / there
         self.workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moto-slow")
+        self.heap = HeapFreezer()
 
     def handler_for(self, environ: dict[str, Any]) -> Any:
         """moto's handler for a JSON-protocol call, found through moto's own dispatcher and URL map once per service;
@@ -137,6 +159,7 @@ class InlineWSGI:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.lower().encode("latin1"), v.encode("latin1")) for k, v in headers]})
         await send({"type": "http.response.body", "body": payload})
+        self.heap.tick()  # after the answer is on its way
 
 
 def serve(port: int) -> None:
@@ -150,6 +173,7 @@ def serve(port: int) -> None:
 
     moto_atomic.install()
     app = InlineWSGI(DomainDispatcherApplication(create_backend_app))
+    gc.freeze()  # moto's and uvicorn's modules: never garbage
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off",
                 proxy_headers=False, server_header=False)
 

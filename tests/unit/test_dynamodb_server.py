@@ -87,3 +87,29 @@ def test_calls_without_a_target_take_motos_dispatcher(server):
     assert server.handler_for(environ) is None
     status, _, payload = server.respond(environ)
     assert status == 200 and "dynamodb" in json.loads(payload)
+
+
+def test_the_heap_is_frozen_every_so_many_calls():
+    """Survivors of each period leave the collector's walks (gc.freeze), so a full collection stays as short as one
+    period's allocations instead of growing with everything the local DynamoDB stores."""
+    import gc
+
+    from local.dynamodb_server import HeapFreezer
+
+    freezer = HeapFreezer(every=3)
+    gc.unfreeze()
+    try:
+        before = gc.get_freeze_count()
+        assert before == 0
+        freezer.tick()
+        freezer.tick()
+        assert gc.get_freeze_count() == 0  # not yet
+        stored = [{"S": str(i)} for i in range(1000)]  # what the store keeps
+        freezer.tick()
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(stored)
+        for _ in range(3):
+            freezer.tick()
+        assert gc.get_freeze_count() >= frozen  # each period adds its survivors
+    finally:
+        gc.unfreeze()
