@@ -119,13 +119,18 @@ def run_load(call: Callable[[], Any], total: int, concurrency: int) -> tuple[flo
             with lock:
                 latencies.append(elapsed)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    seconds = run_threads([threading.Thread(target=worker) for _ in range(concurrency)])
+    return total / seconds, latencies
+
+
+def run_threads(threads: list[threading.Thread]) -> float:
+    """Start every thread, wait for all of them; the wall seconds that took."""
     began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return total / (time.perf_counter() - began), latencies
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
 
 
 def summary(name: str, rps: float, latencies: list[float]) -> str:

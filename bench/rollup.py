@@ -15,6 +15,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from bench.harness import run_threads
 from local import embedded, paths
 
 paths.install()
@@ -135,13 +136,7 @@ def concurrent(total: int, keys: int, models: int, *, lease: bool) -> dict[str, 
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
-        threads = [threading.Thread(target=run) for _ in range(CONCURRENT_RUNS)]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.perf_counter() - started
+        seconds = run_threads([threading.Thread(target=run) for _ in range(CONCURRENT_RUNS)])
     finally:
         mock.stop()
     assert not errors, errors

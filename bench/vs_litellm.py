@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import percentile
+from bench.harness import percentile, run_threads
 from bench.stack import CHAT_BODY, ROOT, children, cpu_seconds, fake_upstream, make_run, stop, wait_until_up
 from local.processes import free_port
 
@@ -193,14 +193,8 @@ def load(server: Server, total: int, concurrency: int) -> tuple[float, list[floa
 
     for http in clients:
         one_json(http, server)
-    threads = [threading.Thread(target=worker, args=(http,)) for http in clients]
     cpu_before = server.cpu_now()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
+    wall = run_threads([threading.Thread(target=worker, args=(http,)) for http in clients])
     cpu = (server.cpu_now() - cpu_before) / total * 1000
     for http in clients:
         http.close()

@@ -24,7 +24,7 @@ FAST_OPERATIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
     "TransactGetItems", "TransactWriteItems",
 })
-FAST_STREAM_OPERATIONS = frozenset({"GetRecords"})
+FAST = {"dynamodb": FAST_OPERATIONS, "dynamodbstreams": frozenset({"GetRecords"})}  # service -> its fast operations
 CONTENT_TYPE = "application/x-amz-json-1.0"  # DynamoDB's JSON protocol version
 _installed = False
 original: Any = None  # moto's own DynamoHandler.serialized, once installed
@@ -64,9 +64,8 @@ def fast(handler: Any, action_result: Any) -> tuple[int, dict[str, Any], str] | 
     result = action_result.result
     if type(action_result).__name__ not in ("DynamoResult", "ActionResult") or not isinstance(result, dict):
         return None
-    operation = handler._get_action()
-    service = "dynamodbstreams" if handler.service_name == "dynamodbstreams" else "dynamodb"
-    if operation not in (FAST_STREAM_OPERATIONS if service == "dynamodbstreams" else FAST_OPERATIONS):
+    operation, service = handler._get_action(), handler.service_name
+    if operation not in FAST.get(service, ()):
         return None
     headers = {"Content-Type": CONTENT_TYPE}
     headers.update(handler.response_headers)

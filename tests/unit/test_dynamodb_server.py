@@ -104,12 +104,14 @@ def test_the_heap_is_frozen_every_so_many_calls():
         freezer.tick()
         freezer.tick()
         assert gc.get_freeze_count() == 0  # not yet
-        stored = [{"S": str(i)} for i in range(1000)]  # what the store keeps
+        stored = [[str(i)] for i in range(1000)]  # what the store keeps (lists: objects the collector tracks)
         freezer.tick()
         frozen = gc.get_freeze_count()
         assert frozen >= len(stored)
+        kept_later = [[i] for i in range(1000)]
         for _ in range(3):
             freezer.tick()
-        assert gc.get_freeze_count() >= frozen  # each period adds its survivors
+        assert gc.get_freeze_count() >= frozen + len(kept_later)  # each period adds its own survivors
+        assert stored and kept_later
     finally:
         gc.unfreeze()

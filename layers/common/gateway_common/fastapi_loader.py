@@ -37,8 +37,6 @@ def no_pydantic_v1_until_imported() -> None:
     from fastapi._compat import shared
 
     is_v1_class, is_v1_instance = shared.is_pydantic_v1_model_class, shared.is_pydantic_v1_model_instance
-    if getattr(is_v1_class, "lazy", False):
-        return
 
     def v1_class(cls: object) -> bool:
         return "pydantic.v1" in sys.modules and is_v1_class(cls)
@@ -46,7 +44,6 @@ def no_pydantic_v1_until_imported() -> None:
     def v1_instance(obj: object) -> bool:
         return "pydantic.v1" in sys.modules and is_v1_instance(obj)
 
-    v1_class.lazy = True  # type: ignore[attr-defined]
     shared.is_pydantic_v1_model_class = v1_class  # annotation_is_pydantic_v1 looks it up here
     shared.is_pydantic_v1_model_instance = _compat.is_pydantic_v1_model_instance = v1_instance
     encoders.is_pydantic_v1_model_instance = v1_instance  # type: ignore[attr-defined]
