@@ -76,6 +76,27 @@ def test_many_records_become_few_writes(dynamo):
     assert report.transactions == -(-report.rows_written // 99)
 
 
+def test_records_arriving_while_a_run_writes_wait_for_the_next_run(dynamo):
+    """A run ends at the tip it found: it does not chase a busy stream one record (~23 rows) per transaction until its
+    timeout. What arrived meanwhile is counted, exactly once, by the next run, in one batch."""
+    first, arriving, arrived = _records(30), [_records(1) for _ in range(5)], []
+
+    def traffic(shard_id: str, index: int, parts: int) -> None:
+        if arriving:
+            arrived.extend(arriving.pop())  # a request settles while the run commits
+            write_records(arrived[-1:])
+
+    write_records(first)
+    report = RollupJob(after_commit=traffic).run()
+    assert report.counted == 30 and report.transactions == 1 and report.caught_up
+    assert len(arriving) == 4  # one commit, so one record arrived during the run
+    late = _records(4)
+    write_records(late)
+    again = RollupJob().run()
+    assert again.counted == 5 and again.transactions == 1
+    _assert_rollups_match(first + arrived + late)
+
+
 class Crash(Exception):
     pass
 

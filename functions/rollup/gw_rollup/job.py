@@ -15,6 +15,11 @@ Exactly once, without trusting a lock:
   that end is not reached the run writes nothing for that shard and leaves the batch for a later run;
 - a second run at the same time loses the condition on the checkpoint: nothing of its part is written.
 
+A run takes what the shard holds when it gets there, not what arrives while it writes: a new batch that ends at the
+tip (before ``max_records``) ends the shard's run. Chasing the tip would roll up a busy stream a few records at a time,
+each record's ~23 rows in a transaction of its own, for the whole invocation (at 60 s between runs, every run would last
+until its timeout); the next run finds a minute's records and writes each row once for all of them.
+
 Contention: one run per shard at a time through a lease item (``lease#<shard>``, a conditional write with an expiry,
 also the table's TTL attribute); a run that finds the lease held skips that shard. The lease only saves work: the
 checkpoint condition above keeps the totals exact even when a lease expires under a slow run. A run that loses a part
@@ -425,7 +430,7 @@ class RollupJob:
             rows = sorted(rollups.aggregate(inserts, version).items())
             parts = [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
             start = cp.parts_done if cp.pending_end else 0
-            batch_start, lost = cp.seq, False
+            batch_start, lost, resumed = cp.seq, False, cp.pending_end is not None
             for index in range(start, len(parts)):
                 if index > start and self.time_left() <= 0:
                     report.caught_up = False  # out of time mid-batch: the stored definition lets the next run finish
@@ -443,6 +448,8 @@ class RollupJob:
                 continue
             report.records += len(records)
             report.counted += len(inserts)
+            if not resumed and not closed and len(records) < self.max_records:
+                return False  # a new batch that ended at the tip: the next run takes what arrives meanwhile
         report.caught_up = False
         return False
 
