@@ -9,7 +9,8 @@ servers (and the direct upstream) round by round, so machine noise hits them ali
 - added latency p50/p99 over the direct upstream, JSON and stream time to first byte (sequential requests);
 - throughput and p99 latency at concurrency 1, 8 and 32;
 - CPU per request of each server's process (user + system time, /proc), and of the gateway's DynamoDB process;
-- cold import in instructions (callgrind): the chat function (runtime-only venv) against `import litellm`;
+- cold import in instructions (callgrind): the chat function (runtime-only venv) against `import litellm`, on the
+  bench's Python and on the Lambda runtime's 3.13 when the machine has one (its venvs: `.gateway/*-venv-3.13`);
 - AWS cost per 1M chat completions, from the DynamoDB calls and write/read units one completion makes (counted in a
   separate in-process phase) and the measured duration, at the prices stated in PRICES.
 
@@ -77,15 +78,19 @@ class Server:
 
 # ----------------------------------------------------------------------------------------------------- LiteLLM
 
-def litellm_bin() -> Path:
-    """LiteLLM's CLI from its own venv, created (or updated) on first use."""
-    binary = LITELLM_VENV / "bin" / "litellm"
-    marker = LITELLM_VENV / ".version"
+def litellm_bin(base: str | None = None) -> Path:
+    """LiteLLM's CLI from its own venv, created (or updated) on first use; made from ``base`` (a Python 3.13:
+    ``.gateway/litellm-venv-3.13``) or from the bench's own interpreter."""
+    from bench.proxy import version_of
+
+    venv = LITELLM_VENV if base is None else LITELLM_VENV.with_name(f"{LITELLM_VENV.name}-{version_of(base)}")
+    binary = venv / "bin" / "litellm"
+    marker = venv / ".version"
     if not binary.exists() or not marker.exists() or marker.read_text() != LITELLM_VERSION:
-        print(f"installing litellm[proxy]=={LITELLM_VERSION} into {LITELLM_VENV.relative_to(ROOT)} (first run only)...",
+        print(f"installing litellm[proxy]=={LITELLM_VERSION} into {venv.relative_to(ROOT)} (first run only)...",
               flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(LITELLM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        subprocess.run([base or sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
         marker.write_text(LITELLM_VERSION)
     return binary
@@ -408,17 +413,25 @@ def cost_per_million(meter: CapacityMeter, duration_ms: float) -> dict[str, Deci
 # ----------------------------------------------------------------------------------------------------- report
 
 def cold_imports() -> None:
-    """Instructions of the chat function's import (runtime-only venv) against `import litellm` (its own venv)."""
-    from bench.proxy import import_instructions, runtime_python
+    """Instructions of the chat function's import (runtime-only venv) against `import litellm` (its own venv), on the
+    bench's Python and on the Lambda runtime's (3.13) when this machine has one: 3.13 changes both imports' cost."""
+    from bench.proxy import import_instructions, runtime_python, version_of
+    from local.pythons import find_python
 
     os.environ.update(LITELLM_ENV)
-    chat = import_instructions(runtime_python(), "import gw_chat.app")
-    litellm = import_instructions(str(LITELLM_VENV / "bin" / "python"), "import litellm")
-    if chat is None or litellm is None:
-        print("cold import: valgrind not installed, instructions not counted")
-        return
-    print(f"cold import (callgrind, instructions): chat function {chat / 1e6:,.0f} M, import litellm {litellm / 1e6:,.0f} M:"
-          f" {litellm / chat:.1f}x cheaper (target >= 6x: {'met' if litellm >= 6 * chat else 'NOT met'})")
+    runtime = find_python()
+    for base in [None] + ([runtime] if runtime and version_of(runtime) != version_of(sys.executable) else []):
+        version = version_of(base or sys.executable)
+        chat = import_instructions(runtime_python(base), "import gw_chat.app")
+        litellm = import_instructions(str(litellm_bin(base).with_name("python")), "import litellm")
+        if chat is None or litellm is None:
+            print("cold import: valgrind not installed, instructions not counted")
+            return
+        print(f"cold import (callgrind, Python {version}): chat function {chat / 1e6:,.0f} M instructions, import litellm"
+              f" {litellm / 1e6:,.0f} M: {litellm / chat:.1f}x cheaper (target >= 6x: "
+              f"{'met' if litellm >= 6 * chat else 'NOT met'})")
+    if runtime is None:
+        print("cold import: no Python 3.13 here (the Lambda runtime's), measured on the bench's Python only")
 
 
 def _p(values: list[float], pct: float) -> float:

@@ -1,10 +1,9 @@
-"""`sam build` once per test session and architecture, shared by the xdist workers (a file lock), and the Python the
-Lambda runtime runs (3.13), found as the build Makefiles find it: on PATH, then pyenv's."""
+"""`sam build` once per test session and architecture, shared by the xdist workers (a file lock), with the Python the
+Lambda runtime runs (``local.pythons.find_python``)."""
 
 from __future__ import annotations
 
 import fcntl
-import glob
 import os
 import shutil
 import subprocess
@@ -12,36 +11,11 @@ import time
 from pathlib import Path
 
 from local.paths import ROOT
+from local.pythons import RUNTIME_VERSION, find_python
 
-RUNTIME_VERSION = "3.13"
 SAM = Path(os.environ.get("SAM_CLI", ROOT / ".venv-tools" / "bin" / "sam"))
 ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", "DO_NOT_TRACK": "1"}
 ENV.pop("ALLOW_NO_BYTECODE", None)
-
-
-def _is_version(python: str, version: str) -> bool:
-    try:
-        result = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0 and result.stdout.strip() == version
-
-
-def find_python(version: str = RUNTIME_VERSION) -> str | None:
-    """python<version> (or python3) on PATH, else pyenv's build of it (whose shim fails unless it is active)."""
-    candidates = [shutil.which(f"python{version}"), shutil.which("python3")]
-    roots = [os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv")]
-    try:
-        roots.insert(0, subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30).stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    for root in filter(None, roots):
-        candidates += sorted(glob.glob(f"{root}/versions/{version}*/bin/python{version}"), reverse=True)
-    for python in filter(None, candidates):
-        if _is_version(python, version):
-            return python
-    return None
 
 
 def session_dir(tmp_path_factory, worker_id: str) -> Path:  # type: ignore[no-untyped-def]
