@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from . import __version__
+from .dynamo_parser import ItemParserFactory
 from .dynamo_types import deserialize_item, serialize_item
 from .settings import get_settings
 
@@ -48,6 +49,7 @@ def client() -> Any:
     """The process's DynamoDB client (thread-safe; every table and thread shares it)."""
     settings = get_settings()
     session = botocore.session.get_session()
+    session.register_component("response_parser_factory", ItemParserFactory())
     return session.create_client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint_url,
                                  config=_CONFIG)
 
