@@ -5,7 +5,9 @@ as `make run`) over a local fake OpenAI upstream; its DynamoDB calls are recorde
 simulated latency each (so calls made in parallel overlap, as they would against DynamoDB). Write units are computed
 as DynamoDB bills them: an item write costs ceil(item size / 1 KB) units (the larger of the item before and after),
 a transactional write twice that, and a write that adds an item to, or removes it from, a global secondary index one
-more per KB of the index entry (the reservation marker's ``open-by-deadline`` index). Item sizes follow DynamoDB's
+more per KB of the index entry (INDEXED; admission no longer writes a reservation marker, and the account's entry in
+the sweep's holds-due index is written once per sweep visit, not per request; bench/vs_litellm.py's meter reads every
+index's projection). Item sizes follow DynamoDB's
 rules (attribute names + values, numbers at about 1 byte per 2 digits + 1).
 
 Before this design (main at d3bb716) a warm chat with plan limits and credits made 6 calls in 2 round trips:
@@ -30,7 +32,7 @@ from bench.harness import DynamoCallCounter, local_gateway, round_trips
 from bench.proxy import fake_upstream_app
 
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}
-INDEXED = {"ReservationsTable"}
+INDEXED: set[str] = set()
 _READER: Any = None  # tables whose items land in a GSI (projection ALL) when written
 
 

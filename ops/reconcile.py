@@ -9,8 +9,10 @@ For each user (metering.py's invariants, with the request's billing mode as gw_c
     spend     spend#cost#<month>          == sum(cost of that month's usage records)
               spend#requests#<month>      == number of that month's usage records
 
-An open hold's billing mode and month come from its reservation marker; a hold without one is reported (the sweep
-finds holds through their markers only, so nobody would ever release it).
+An open hold's billing mode and month come from its name (``hold#<request id>#<taken at>#<mode>#<key id>``); a hold
+the sweep cannot find is reported (its account's ``holds_due`` missing or later than the hold's deadline), as nobody
+would ever release it. Holds named by their request id alone (taken before holds carried their fields) take the mode
+and month from their reservation marker, and one without a marker is reported.
 
 Against a deployed stack (read-only: Scan, Query and GetItem, consistent reads), with AWS credentials for its account:
 
@@ -143,18 +145,28 @@ def check_user(user_id: str, report: Report) -> None:
     credit_holds = ZERO
     budget_holds: dict[str, Decimal] = defaultdict(Decimal)
     unplaced = False  # a hold without its marker: credits or budget, nobody can say, so neither is checked
-    holds = {name[len(names.HOLD):]: Decimal(str(value)) for name, value in item.items() if name.startswith(names.HOLD)}
-    for request_id, amount in holds.items():
-        report.open_holds += 1
-        if amount == 0:
-            continue  # free requests hold nothing and write no marker
-        marker = db.table(names.RESERVATIONS).get_item(Key={"reservation_id": request_id}, ConsistentRead=True)
-        if "Item" not in marker:
-            report.add(user_id, f"hold {request_id} of {amount} has no reservation marker: the sweep will never "
-                                "release it")
-            unplaced = True
+    for name in item:
+        hold = names.parse_hold(name)
+        if hold is None:
             continue
-        reservation = metering.Reservation.from_marker(marker["Item"])
+        report.open_holds += 1
+        amount = Decimal(str(item[name]))
+        reservation = metering.Reservation.from_hold(item, name)
+        if reservation is not None:  # named with its own fields: the sweep finds it through holds_due
+            due = item.get(names.HOLDS_DUE)
+            if due is None or due > reservation.deadline or names.HOLDS_SHARD not in item:
+                report.add(user_id, f"hold {hold.request_id} of {amount} is not in the sweep's index (holds_due "
+                                    f"{due}, its deadline {reservation.deadline}): the sweep will never release it")
+        elif amount == 0:
+            continue  # free requests hold nothing and wrote no marker
+        else:  # named by its request id alone (taken before holds carried their fields): its marker says the rest
+            marker = db.table(names.RESERVATIONS).get_item(Key={"reservation_id": hold.request_id}, ConsistentRead=True)
+            if "Item" not in marker:
+                report.add(user_id, f"hold {hold.request_id} of {amount} has no reservation marker: the sweep will "
+                                    "never release it")
+                unplaced = True
+                continue
+            reservation = metering.Reservation.from_marker(marker["Item"])
         if reservation.mode == "budget":
             budget_holds[reservation.month] += amount
         else:

@@ -98,8 +98,8 @@ def _settle(params: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------ admission and settle (POST /v1/chat/completions)
 
 
-# admission's writes, whatever their shape: the account item (UsersTable), the reservation marker, the counters
-ADMISSION_WRITES = [("UpdateItem", "UsersTable"), ("PutItem", "ReservationsTable")]
+# admission's writes, whatever their shape: the account item (UsersTable: limits, the hold, the sweep's index)
+ADMISSION_WRITES = [("UpdateItem", "UsersTable")]
 
 
 @pytest.mark.parametrize(("operation", "table"), ADMISSION_WRITES, ids=[t for _, t in ADMISSION_WRITES])

@@ -286,9 +286,9 @@ def test_admission_writes_retried_after_they_were_applied_count_once(dynamo):
     windows = [admission.plan_windows(caller, res.ts, res.tokens)]
     admission.account_step(res, windows, caller).run()  # the same write again
     admission.key_step(res, admission.key_windows(caller, res.ts, res.tokens), None).run()
-    admission.marker_step(res).run()
     state = account_state.read(payer["user_id"])
     assert state.counts()["minute"] == 1 and state.holds() == {"req_retried": Decimal("0.25")}
+    assert state.item["holds_open"] == 1 and state.item["holds_due"] == res.deadline  # the sweep's count: once
     assert users.require_user(payer["user_id"]).reserved == Decimal("0.25")
     key_item = db.table("ApiKeysTable").get_item(Key={"key_id": caller.key.key_id})["Item"]
     assert [v for k, v in key_item.items() if k.startswith("k#minute#")] == [1]

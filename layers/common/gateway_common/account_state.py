@@ -49,7 +49,13 @@ class AccountState:
         return Decimal(str(self.item.get("available", 0)))
 
     def holds(self) -> dict[str, Decimal]:
-        return {k[len(names.HOLD):]: Decimal(str(v)) for k, v in self.item.items() if k.startswith(names.HOLD)}
+        """Open holds by request id."""
+        holds = {}
+        for name, value in self.item.items():
+            hold = names.parse_hold(name)
+            if hold is not None:
+                holds[hold.request_id] = Decimal(str(value))
+        return holds
 
 
 def read(user_id: str, ts: float | None = None) -> AccountState:

@@ -11,10 +11,12 @@ balance, everything admission counts, so one conditional UpdateItem admits a req
   * revocation: a key revoked in the last minutes is named on the item (``revoked#<key id>``) and refused at once,
     whatever the key caches of other functions still hold.
 
-Beside it, in the same round trip: a reservation marker (so the sweep finds holds of crashed invocations), the key's
-own caps on the key's item when it has any (windows, tokens per minute, monthly budget; the key's item also refuses a
-deactivated key at once), the idempotency claim and the chat-session check. When any refuses, the others are taken
-back (``parallel.run_all_or_undo``), and the refusal names what was hit.
+The same write lists the account in the sweep's holds-due index while it may hold something (``holds_due``, set only
+when absent, and ``holds_open``: see ``metering``), so holds of crashed invocations are found without a write of their
+own. Beside it, in the same round trip: the key's own caps on the key's item when it has any (windows, tokens per
+minute, monthly budget; the key's item also refuses a deactivated key at once), the idempotency claim and the
+chat-session check. When any refuses, the others are taken back (``parallel.run_all_or_undo``), and the refusal names
+what was hit.
 
 What stays true (with ``metering``): ``available + reserved = credits added - settled cost``; ``reserved`` and the
 budget taken equal the sum of open holds; N concurrent requests against any limit L admit exactly min(N, L).
@@ -30,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from . import db, names, ratelimit
 from .auth import Caller
-from .dynamo_types import deserialize_item, serialize_item
+from .dynamo_types import deserialize_item
 from .errors import Forbidden, PaymentRequired, ServiceUnavailable, Unauthorized
 from .expressions import Update
 from .metering import Reservation
@@ -107,9 +109,12 @@ def _account_update(res: Reservation, windows: list[ratelimit.Windows], caller: 
         update.below(attribute, trial.max_requests)
         update.add(attribute, 1)
     # the hold names this request: a write retried after it was applied (a timeout) finds it and changes nothing
-    hold = names.hold_attribute(res.reservation_id)
-    update.require(f"attribute_not_exists({update.name(hold)})")
-    update.set(hold, res.amount)
+    update.require(f"attribute_not_exists({update.name(res.hold)})")
+    update.set(res.hold, res.amount)
+    # the sweep finds the account through the holds-due index while it may hold something (see metering)
+    update.add(names.HOLDS_OPEN, 1)
+    for attribute, value in ((names.HOLDS_DUE, res.deadline), (names.HOLDS_SHARD, names.holds_shard(res.user_id))):
+        update.set_expression(attribute, f"if_not_exists({update.name(attribute)}, {update.value(value)})")
     if res.mode == "credits":
         update.require(f"available >= {update.value(res.amount)}")
         update.set_expression("available", f"available - {update.value(res.amount)}")
@@ -131,9 +136,9 @@ def _account_undo(res: Reservation, windows: list[ratelimit.Windows], caller: Ca
     trial = caller.user.trial
     if trial is not None and trial.status == "active":
         update.add(names.trial_attribute(trial.trial_id), -1)
-    hold = names.hold_attribute(res.reservation_id)
-    update.require(f"attribute_exists({update.name(hold)})")
-    update.remove(hold)
+    update.require(f"attribute_exists({update.name(res.hold)})")
+    update.remove(res.hold)
+    update.add(names.HOLDS_OPEN, -1)
     if res.mode == "credits":
         update.add("available", res.amount)
         update.add("reserved", -res.amount)
@@ -181,7 +186,7 @@ def account_step(res: Reservation, windows: list[ratelimit.Windows], caller: Cal
                 if not db.is_conditional_failure(exc):
                     raise
                 old = deserialize_item(exc.response.get("Item") or {})
-                if names.hold_attribute(res.reservation_id) in old:
+                if res.hold in old:
                     return old  # our own write, applied before a retry (its response was lost): admitted once
                 refusal = _account_refusal(res, windows, caller, old)
                 if refusal is not None:
@@ -274,26 +279,6 @@ def key_step(res: Reservation, windows: ratelimit.Windows | None, caps_budget: D
     return Step(run=run, undo=undo)
 
 
-# ---------------------------------------------------------------- the reservation marker
-
-def marker_step(res: Reservation) -> Step:
-    table = db.table_name(names.RESERVATIONS)
-    key = {"reservation_id": {"S": res.reservation_id}}
-
-    def run() -> None:
-        try:
-            db.client().put_item(TableName=table, Item=serialize_item(res.marker()),
-                                 ConditionExpression="attribute_not_exists(reservation_id)")
-        except ClientError as exc:  # request ids are random: an existing marker is this one, put by a retried call
-            if not db.is_conditional_failure(exc):
-                raise
-
-    def undo(_: Any) -> None:
-        db.client().delete_item(TableName=table, Key=key)
-
-    return Step(run=run, undo=undo)
-
-
 # ---------------------------------------------------------------- refusals
 
 def insufficient_credits(res: Reservation) -> PaymentRequired:
@@ -344,8 +329,6 @@ def admit(
     res.key_counted = own is not None or (caps is not None and caps.max_budget is not None and res.mode != "free")
     res.key_tokens = own is not None and own.tokens_limit is not None
     steps = [account_step(res, account, caller)]
-    if res.mode != "free":
-        steps.append(marker_step(res))
     if res.key_counted:
         steps.append(key_step(res, own, caps.max_budget if caps is not None and res.mode != "free" else None))
     extra = list(extra or [])
