@@ -115,3 +115,18 @@ def test_the_heap_is_frozen_every_so_many_calls():
         assert stored and kept_later
     finally:
         gc.unfreeze()
+
+
+def test_json_bodies_skip_werkzeugs_form_parsing(server, monkeypatch):
+    """A DynamoDB body is JSON: the direct path hands moto the raw bytes (and no form, no files), as werkzeug's form
+    parsing would, without running it."""
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    parsed: list[int] = []
+    original = BackendRequest._load_form_data
+    monkeypatch.setattr(BackendRequest, "_load_form_data", lambda self: parsed.append(1) or original(self))
+    table = f"form-{uuid.uuid4().hex}"
+    direct = _answers(server.respond, table)
+    assert parsed == [] and direct[3][2]["Attributes"]["n"] == {"N": "3"}
+    _answers(lambda environ: server.wsgi_response(server.dispatcher, environ), table + "-flask")
+    assert parsed  # the Flask path still parses (so the check above could fail)
