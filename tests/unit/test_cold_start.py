@@ -33,6 +33,8 @@ class Legacy(v1.BaseModel):
     pass
 report["v1_model_seen_once_imported"] = shared.annotation_is_pydantic_v1(Legacy)
 report["httpx_main_is_the_stub"] = httpx.main.__module__ == "httpx"
+from opentelemetry import propagate
+report["otel_propagators"] = sorted(propagate.get_global_textmap().fields)
 print(json.dumps(report))
 """
 
@@ -58,3 +60,15 @@ def test_chat_import_defers_only_fastapis_own_models_and_skips_unused_libraries(
     # FastAPI's pydantic.v1 check still answers once pydantic.v1 is imported; httpx kept its stub for the CLI
     assert report["v1_model_seen_once_imported"] is True
     assert report["httpx_main_is_the_stub"] is True
+    # OpenTelemetry (imported by FastAPI) was not made to look up propagators nothing uses
+    assert report["otel_propagators"] == []
+
+
+def test_an_opentelemetry_propagator_setting_in_the_environment_is_kept():
+    paths = [str(ROOT / "layers" / "common")]
+    code = (f"import sys; sys.path[:0] = {paths!r}; import gateway_common; from opentelemetry import propagate; "
+            "print(sorted(propagate.get_global_textmap().fields))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "OTEL_PROPAGATORS": "tracecontext"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["['traceparent',", "'tracestate']"]
