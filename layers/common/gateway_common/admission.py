@@ -7,7 +7,7 @@ balance, everything admission counts, so one conditional UpdateItem admits a req
   * per-route override windows (``custom_limits``: ``r<route>#minute#<id>``), a trial's request allowance;
   * the money: prepaid plans hold the maximum cost (``available -= c, reserved += c`` on ``available >= c``);
     AI-included plans take it from the month's budget (``budget#used#<YYYYMM> <= budget - c``); either way the hold is
-    recorded as ``hold#<request id> = c``, which settle removes exactly once;
+    recorded as ``hold#<request id>#<taken at>#<mode>#<key id> = c``, which settle removes exactly once;
   * revocation: a key revoked in the last minutes is named on the item (``revoked#<key id>``) and refused at once,
     whatever the key caches of other functions still hold.
 
