@@ -152,8 +152,7 @@ def test_holds_taken_before_holds_had_fields_are_still_released_through_their_ma
         Key={"user_id": payer["user_id"]}, UpdateExpression="REMOVE #new, holds_due, holds_shard, holds_open "
                                                             "SET #old = :amount",
         ExpressionAttributeNames={"#new": res.hold, "#old": legacy.hold}, ExpressionAttributeValues={":amount": res.amount})
-    marker = {k: v for k, v in legacy.marker().items()}
-    db.table(names.RESERVATIONS).put_item(Item=marker)
+    db.table(names.RESERVATIONS).put_item(Item=legacy.marker())
     timeutil.shift_clock(metering.RESERVATION_SECONDS + 1)
     assert metering.sweep() == 1 and metering.sweep() == 0
     assert metering.open_holds(payer["user_id"]) == {}
