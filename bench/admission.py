@@ -4,11 +4,10 @@ Run: `.venv/bin/python -m bench.admission`. Each request type is sent once warm 
 as `make run`) over a local fake OpenAI upstream; its DynamoDB calls are recorded at the botocore client with 10 ms of
 simulated latency each (so calls made in parallel overlap, as they would against DynamoDB). Write units are computed
 as DynamoDB bills them: an item write costs ceil(item size / 1 KB) units (the larger of the item before and after),
-a transactional write twice that, and a write that adds an item to, or removes it from, a global secondary index one
-more per KB of the index entry (INDEXED; admission no longer writes a reservation marker, and the account's entry in
-the sweep's holds-due index is written once per sweep visit, not per request; bench/vs_litellm.py's meter reads every
-index's projection). Item sizes follow DynamoDB's
-rules (attribute names + values, numbers at about 1 byte per 2 digits + 1).
+and a transactional write twice that. Index write units are not counted here (since admission stopped writing a
+reservation marker, the only per-request one is the usage record's entry): bench/vs_litellm.py's meter reads every
+index's projection and counts them. Item sizes follow DynamoDB's rules (attribute names + values, numbers at about
+1 byte per 2 digits + 1).
 
 Before this design (main at d3bb716) a warm chat with plan limits and credits made 6 calls in 2 round trips:
 4 counter UpdateItems, a 2-item admission transaction, a 4-item settle transaction = 16 write units (+2 for the
@@ -32,8 +31,7 @@ from bench.harness import DynamoCallCounter, local_gateway, round_trips
 from bench.proxy import fake_upstream_app
 
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}
-INDEXED: set[str] = set()
-_READER: Any = None  # tables whose items land in a GSI (projection ALL) when written
+_READER: Any = None
 
 
 def attribute_size(value: dict[str, Any]) -> int:
@@ -91,7 +89,7 @@ class WriteRecorder:
         before = self._read(body["TableName"], key)
         with self._lock:
             self.writes.append({"table": body["TableName"], "key": key, "kind": kind, "transactional": transactional,
-                                "before": item_size(before), "new": before is None})
+                                "before": item_size(before)})
 
     @staticmethod
     def _reader() -> Any:
@@ -114,20 +112,18 @@ class WriteRecorder:
     def _read(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         return self._reader().get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
-    def write_units(self) -> tuple[int, int, list[str]]:
-        """(table write units, index write units, one line per write)."""
-        table_units = index_units = 0
+    def write_units(self) -> tuple[int, list[str]]:
+        """(table write units, one line per write)."""
+        table_units = 0
         lines = []
         for write in self.writes:
             after = item_size(self._read(write["table"], write["key"]))
             cost = units(max(write["before"], after)) * (2 if write["transactional"] else 1)
             table_units += cost
             short = write["table"].split("-")[-1]
-            if any(t in write["table"] for t in INDEXED) and (write["new"] or after == 0):
-                index_units += 1
             lines.append(f"{write['kind']:<7} {short:<18} {max(write['before'], after):>5} B -> {cost} WU"
                          + (" (in a transaction)" if write["transactional"] else ""))
-        return table_units, index_units, lines
+        return table_units, lines
 
 
 @contextmanager
@@ -182,7 +178,7 @@ def main() -> None:
             counter.install()
             recorder.install()
             print("DynamoDB cost per request (warm; 10 ms simulated latency per call; write units as DynamoDB bills them)")
-            print(f"{'request':<46} {'calls':>5} {'round trips':>11} {'table WU':>8} {'index WU':>8}")
+            print(f"{'request':<46} {'calls':>5} {'round trips':>11} {'table WU':>8}")
             with httpx.Client(base_url=base, timeout=30) as http:
                 for name, path, headers, body in cases:
                     def send(path: str = path, headers: dict[str, str] = headers, body: Any = body) -> httpx.Response:
@@ -193,8 +189,8 @@ def main() -> None:
                         send().raise_for_status()
                     with recording(counter, recorder):  # then the same request again, its writes sized
                         send().raise_for_status()
-                    table_units, index_units, lines = recorder.write_units()
-                    print(f"{name:<46} {len(calls):>5} {round_trips(calls):>11} {table_units:>8} {index_units:>8}")
+                    table_units, lines = recorder.write_units()
+                    print(f"{name:<46} {len(calls):>5} {round_trips(calls):>11} {table_units:>8}")
                     for line in lines:
                         print(f"    {line}")
             print("before (main at d3bb716): chat with plan limits + credits = 6 calls, 2 round trips, 16 table WU + 2 index WU;"

@@ -42,8 +42,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from . import db, names, ratelimit, usage
-from .account_state import AccountState
+from . import account_state, db, names, ratelimit, usage
 from .expressions import Update
 from .timeutil import iso, iso_now, now_ts
 
@@ -189,7 +188,7 @@ def settle(res: Reservation, record: usage.UsageRecord, extra_items: list[dict[s
 
 def open_holds(user_id: str) -> dict[str, Decimal]:
     """The account's open holds by request id (tests, reconciliation)."""
-    return AccountState(item=_account(user_id), ts=now_ts()).holds()
+    return account_state.read(user_id).holds()
 
 
 def expired_reservations(now: float | None = None, limit: int = 1000) -> list[Reservation]:
@@ -265,7 +264,7 @@ def due_accounts(now: float, limit: int) -> list[str]:
 
 
 def _account(user_id: str) -> dict[str, Any]:
-    return db.table(names.USERS).get_item(Key={"user_id": user_id}, ConsistentRead=True).get("Item") or {}
+    return account_state.read(user_id).item
 
 
 def reschedule(user_id: str) -> None:
